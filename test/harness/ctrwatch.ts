@@ -1,0 +1,92 @@
+/** Runs the real `ctrwatch` command (its TypeScript entry point through tsx) as a child process. */
+import { type ChildProcess, spawn } from "node:child_process";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const entry = path.join(repoRoot, "src/cli/main.ts");
+
+export interface Exit {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+}
+
+export class CtrwatchProcess {
+  stdout = "";
+  stderr = "";
+  readonly exited: Promise<Exit>;
+  private readonly child: ChildProcess;
+  private readonly waiters = new Set<() => void>();
+
+  constructor(args: readonly string[], env: NodeJS.ProcessEnv = {}) {
+    this.child = spawn(process.execPath, ["--import", "tsx", entry, ...args], {
+      cwd: repoRoot,
+      env: { ...process.env, ...env },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    this.child.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
+      this.stdout += chunk;
+      for (const wake of this.waiters) wake();
+    });
+    this.child.stderr?.setEncoding("utf8").on("data", (chunk: string) => {
+      this.stderr += chunk;
+      for (const wake of this.waiters) wake();
+    });
+    this.exited = new Promise((resolve) =>
+      this.child.once("close", (code, signal) => {
+        resolve({ code, signal });
+        for (const wake of this.waiters) wake();
+      }),
+    );
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  /** Resolves with the first stderr line matching `pattern`; rejects if the process exits or time runs out first. */
+  waitForLog(pattern: RegExp, timeoutMs = 15_000): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        const line = this.stderr.split("\n").find((candidate) => pattern.test(candidate));
+        if (line !== undefined) return done(() => resolve(line));
+        if (this.child.exitCode !== null || this.child.signalCode !== null) {
+          return done(() => reject(new Error(`ctrwatch exited before logging ${pattern}:\n${this.stderr}`)));
+        }
+      };
+      const timer = setTimeout(
+        () => done(() => reject(new Error(`no log line ${pattern} within ${timeoutMs} ms:\n${this.stderr}`))),
+        timeoutMs,
+      );
+      const done = (settle: () => void) => {
+        clearTimeout(timer);
+        this.waiters.delete(check);
+        settle();
+      };
+      this.waiters.add(check);
+      check();
+    });
+  }
+
+  signal(signal: NodeJS.Signals): void {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+  }
+
+  /** SIGKILLs the process if it still runs (test cleanup). */
+  async kill(): Promise<Exit> {
+    this.signal("SIGKILL");
+    return this.exited;
+  }
+}
+
+/** Runs `ctrwatch args…` to completion. */
+export async function runCtrwatch(
+  args: readonly string[],
+  options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): Promise<Exit & { stdout: string; stderr: string }> {
+  const child = new CtrwatchProcess(args, options.env);
+  const timer = setTimeout(() => child.signal("SIGKILL"), options.timeoutMs ?? 30_000);
+  const exit = await child.exited;
+  clearTimeout(timer);
+  return { ...exit, stdout: child.stdout, stderr: child.stderr };
+}
