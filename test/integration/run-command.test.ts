@@ -1,0 +1,42 @@
+import anyTest, { type TestFn } from "ava";
+import { type ContainerdContext, withContainerd } from "../harness/ava.js";
+import { CtrwatchProcess } from "../harness/ctrwatch.js";
+
+const test = withContainerd(anyTest as TestFn<ContainerdContext>);
+
+for (const signal of ["SIGTERM", "SIGINT"] as const) {
+  test(`connects, logs containerd's version as JSON lines, and exits 0 on ${signal}`, async (t) => {
+    const ctrwatch = new CtrwatchProcess(["run", "--containerd-socket", t.context.containerd.socket]);
+    t.teardown(() => ctrwatch.kill());
+    const connected = JSON.parse(await ctrwatch.waitForLog(/connected to containerd/));
+    t.like(connected, {
+      level: "info",
+      msg: "connected to containerd",
+      namespace: "k8s.io",
+      containerdVersion: (await t.context.kubelet.version()).runtimeVersion,
+    });
+    t.false(ctrwatch.stderr.includes("not one ctrwatch supports"), "1.6 is supported: no warning");
+    ctrwatch.signal(signal);
+    const exit = await ctrwatch.exited;
+    t.is(exit.code, 0);
+    const lines = ctrwatch.stderr.trim().split("\n");
+    for (const line of lines) t.notThrows(() => JSON.parse(line), `a JSON line: ${line}`);
+    t.like(JSON.parse(lines.at(-1) ?? "{}"), { msg: "ctrwatch stopped" });
+    t.true(ctrwatch.stderr.includes(`"reason":"${signal}"`));
+  });
+}
+
+test("--log-format text logs human lines", async (t) => {
+  const ctrwatch = new CtrwatchProcess([
+    "run",
+    "--containerd-socket",
+    t.context.containerd.socket,
+    "--log-format",
+    "text",
+  ]);
+  t.teardown(() => ctrwatch.kill());
+  const line = await ctrwatch.waitForLog(/connected to containerd/);
+  t.regex(line, /^\S+Z INFO {2}connected to containerd socket=\S+ namespace=k8s.io containerdVersion=/);
+  ctrwatch.signal("SIGTERM");
+  t.is((await ctrwatch.exited).code, 0);
+});
