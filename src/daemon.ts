@@ -19,11 +19,12 @@ export class Daemon {
   ) {}
 
   /** Connects to containerd and starts every part; throws a CtrwatchError with one clear sentence on failure. */
-  static async start(config: RunConfig, logger: Logger): Promise<Daemon> {
+  static async start(config: RunConfig, logger: Logger, signal?: AbortSignal): Promise<Daemon> {
     logger.info("ctrwatch starting", { version: ctrwatchVersion, pid: process.pid });
     const { client, version, check } = await connectContainerd({
       socketPath: config.containerdSocket,
       namespace: config.namespace,
+      signal,
     });
     logger.info("connected to containerd", {
       socket: config.containerdSocket,

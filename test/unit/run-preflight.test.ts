@@ -129,3 +129,22 @@ test("a containerd outside 1.6/1.7 gets one warning, and ctrwatch goes on", asyn
   t.is((await ctrwatch.exited).code, 0);
   t.is(ctrwatch.stderr.split("\n").filter((line) => line.includes("not one ctrwatch supports")).length, 1);
 });
+
+test("SIGTERM while still connecting stops at once with exit 0", async (t) => {
+  const socket = path.join(await tempDir(t), "silent.sock");
+  const connections = new Set<net.Socket>();
+  const server = net.createServer((connection) => connections.add(connection)).listen(socket);
+  t.teardown(() => {
+    for (const connection of connections) connection.destroy();
+    server.close();
+  });
+  const ctrwatch = new CtrwatchProcess(["run", "--containerd-socket", socket]);
+  t.teardown(() => ctrwatch.kill());
+  await ctrwatch.waitForLog(/ctrwatch starting/);
+  const sentAt = Date.now();
+  ctrwatch.signal("SIGTERM");
+  const exit = await ctrwatch.exited;
+  t.is(exit.code, 0);
+  t.true(Date.now() - sentAt < 4_000, "it did not wait out the 5 s version deadline");
+  t.regex(ctrwatch.stderr, /stopped before it finished starting/);
+});
