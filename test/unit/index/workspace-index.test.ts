@@ -1,0 +1,478 @@
+import { createHash } from "node:crypto";
+import test from "ava";
+import { CtrwatchError } from "../../../src/errors.js";
+import { PathMapping } from "../../../src/index/path-mapping.js";
+import type { LifecycleRecord } from "../../../src/index/types.js";
+import { type IndexChange, WorkspaceIndex } from "../../../src/index/workspace-index.js";
+import { FakeClock } from "../../../src/util/clock.js";
+import { ms, sandbox, workspaceContainer } from "./fixtures.js";
+
+function setup(options: ConstructorParameters<typeof WorkspaceIndex>[0] = {}) {
+  const clock = new FakeClock();
+  const index = new WorkspaceIndex({ clock, ...options });
+  const changes: IndexChange[] = [];
+  index.onChange((change) => changes.push(change));
+  const apply = (...records: LifecycleRecord[]) => {
+    for (const record of records) index.apply(record);
+  };
+  const log = () => changes.map((c) => `${c.type}:${c.workspace.state}`);
+  return { clock, index, changes, apply, log };
+}
+
+/** A workspace pod's events up to its workspace task's start, as containerd emits them. */
+function startPod(apply: (...records: LifecycleRecord[]) => void, sb = "sb1", ctr = "c1", instanceId = "inst-1") {
+  apply(
+    { kind: "container", container: sandbox(sb, { instanceId, createdAt: ms(0) }), at: ms(1) },
+    { kind: "task-created", containerId: sb, pid: 100, at: ms(2), rootfs: `/run/state/${sb}/rootfs` },
+    { kind: "task-started", containerId: sb, pid: 100, at: ms(3) },
+    { kind: "container", container: workspaceContainer(ctr, sb, { createdAt: ms(10) }), at: ms(11) },
+    {
+      kind: "task-created",
+      containerId: ctr,
+      pid: 200,
+      at: ms(20),
+      rootfs: `/run/state/${ctr}/rootfs`,
+      upperdir: `/var/lib/snapshots/${ctr}/fs`,
+    },
+    { kind: "task-started", containerId: ctr, pid: 200, at: ms(30) },
+  );
+}
+
+test("state table: sandbox → pending → creating → running → stopping → stopped", (t) => {
+  const { index, apply, log } = setup();
+  apply({ kind: "container", container: sandbox("sb1", { instanceId: "inst-1", createdAt: ms(0) }), at: ms(1) });
+  t.is(index.get("inst-1")?.state, "pending");
+  apply({ kind: "container", container: workspaceContainer("c1", "sb1", { createdAt: ms(10) }) });
+  t.is(index.get("inst-1")?.state, "creating");
+  apply({ kind: "task-created", containerId: "c1", pid: 200, at: ms(20) });
+  t.is(index.get("inst-1")?.state, "creating", "a created task is not running yet");
+  apply({ kind: "task-started", containerId: "c1", pid: 200, at: ms(30) });
+  t.like(index.get("inst-1"), { state: "running", pid: 200, containerId: "c1" });
+  apply({
+    kind: "task-exited",
+    containerId: "c1",
+    execId: "c1",
+    pid: 200,
+    exitCode: 3,
+    exitedAt: ms(40),
+    at: ms(40.05),
+  });
+  t.like(index.get("inst-1"), { state: "stopping", pid: null, exitCode: 3 });
+  apply({ kind: "task-deleted", containerId: "c1", execId: "", pid: 200, exitCode: 3, at: ms(41) });
+  t.is(index.get("inst-1")?.state, "stopping");
+  apply({ kind: "container-deleted", containerId: "c1", at: ms(50) });
+  t.is(index.get("inst-1"), undefined, "stopped workspaces leave the index");
+  t.deepEqual(log(), [
+    "added:pending",
+    "updated:creating",
+    "updated:creating",
+    "updated:running",
+    "updated:stopping",
+    "updated:stopping",
+    "deleted:stopped",
+  ]);
+});
+
+test("deleting the sandbox stops the workspace from any state", (t) => {
+  for (const upTo of [1, 4, 6]) {
+    const { index, apply, changes } = setup();
+    const records: LifecycleRecord[] = [];
+    startPod((...r) => records.push(...r));
+    apply(...records.slice(0, upTo));
+    const before = index.get("inst-1")?.state;
+    apply({ kind: "container-deleted", containerId: "sb1", at: ms(99) });
+    t.is(index.get("inst-1"), undefined, `from ${before}`);
+    t.like(changes.at(-1), { type: "deleted", workspace: { state: "stopped" } });
+    t.deepEqual(index.stats, { entries: 0, dormant: 0, containers: 0, retired: index.stats.retired, waiters: 0 });
+  }
+});
+
+test("the workspace answers with containerd's nanoseconds, readiness and a deterministic trace ID", (t) => {
+  const { index, apply } = setup();
+  startPod(apply);
+  const workspace = index.get("inst-1");
+  t.like(workspace, {
+    instanceId: "inst-1",
+    workspaceId: "ws-inst-1",
+    ownerId: "owner-1",
+    podName: "pod-sb1",
+    podUid: "uid-sb1",
+    podNamespace: "default",
+    sandboxId: "sb1",
+    containerId: "c1",
+    pid: 200,
+    cgroupPath: "/kubepods/besteffort/pod-x/c1",
+    rootfs: "/run/state/c1/rootfs",
+    upperdir: "/var/lib/snapshots/c1/fs",
+    backfilled: false,
+    readinessSeconds: 0.03,
+    exitCode: null,
+  });
+  t.deepEqual(workspace?.timestamps, {
+    sandboxCreated: "2026-11-27T13:10:59.000000000Z",
+    sandboxStarted: "2026-11-27T13:10:59.003000000Z",
+    containerCreated: "2026-11-27T13:10:59.010000000Z",
+    taskCreated: "2026-11-27T13:10:59.020000000Z",
+    taskStarted: "2026-11-27T13:10:59.030000000Z",
+  });
+  t.is(workspace?.traceId, createHash("sha256").update("inst-1").digest("hex").slice(0, 32));
+  t.regex(workspace?.traceId ?? "", /^[0-9a-f]{32}$/);
+});
+
+test("restart in the pod: the newer container replaces the current one, the replaced one's later events are ignored", (t) => {
+  const { index, apply } = setup();
+  startPod(apply);
+  apply({ kind: "task-exited", containerId: "c1", execId: "c1", pid: 200, exitCode: 1, exitedAt: ms(40) });
+  t.is(index.get("inst-1")?.state, "stopping");
+  apply({ kind: "container", container: workspaceContainer("c2", "sb1", { createdAt: ms(50), attempt: 1 }) });
+  t.like(index.get("inst-1"), { state: "creating", containerId: "c2", exitCode: null, pid: null });
+  apply(
+    { kind: "task-created", containerId: "c2", pid: 300, at: ms(60), upperdir: "/var/lib/snapshots/c2/fs" },
+    { kind: "task-started", containerId: "c2", pid: 300, at: ms(70) },
+  );
+  t.like(index.get("inst-1"), { state: "running", containerId: "c2", pid: 300, upperdir: "/var/lib/snapshots/c2/fs" });
+  t.is(index.get("inst-1")?.timestamps.taskStarted, "2026-11-27T13:10:59.030000000Z", "the first start stays");
+  t.is(index.get("inst-1")?.readinessSeconds, 0.03);
+
+  apply(
+    { kind: "task-deleted", containerId: "c1", execId: "", pid: 200, exitCode: 1, at: ms(80) },
+    { kind: "container-deleted", containerId: "c1", at: ms(81) },
+    { kind: "task-started", containerId: "c1", pid: 200, at: ms(82) },
+  );
+  t.like(index.get("inst-1"), { state: "running", containerId: "c2", pid: 300 }, "the old container's delete keeps it");
+  t.false(index.exists("c1"));
+  t.true(index.exists("c2"));
+  t.is(index.pid("c2"), 300);
+});
+
+test("an older attempt arriving late is ignored", (t) => {
+  const { index, apply } = setup();
+  apply({ kind: "container", container: sandbox("sb1", { instanceId: "i", createdAt: ms(0) }) });
+  apply({ kind: "container", container: workspaceContainer("new", "sb1", { createdAt: ms(20), attempt: 1 }) });
+  apply({ kind: "container", container: workspaceContainer("old", "sb1", { createdAt: ms(10), attempt: 0 }) });
+  t.is(index.get("i")?.containerId, "new");
+  t.false(index.exists("old"));
+});
+
+test("exec processes never change a workspace", (t) => {
+  const { index, apply, changes } = setup();
+  startPod(apply);
+  const before = changes.length;
+  apply(
+    { kind: "task-exited", containerId: "c1", execId: "exec-1", pid: 999, exitCode: 0, exitedAt: ms(35) },
+    { kind: "task-deleted", containerId: "c1", execId: "exec-1", pid: 999, exitCode: 0, at: ms(36) },
+  );
+  t.like(index.get("inst-1"), { state: "running", pid: 200, exitCode: null });
+  t.is(changes.length, before, "no change notification");
+});
+
+test("a sandbox deleted without a workspace container leaves nothing", (t) => {
+  const { index, apply, log } = setup();
+  apply({ kind: "container", container: sandbox("sb1", { instanceId: "inst-1" }) });
+  apply({ kind: "task-started", containerId: "sb1", pid: 5 });
+  apply({ kind: "container-deleted", containerId: "sb1" });
+  t.deepEqual(index.list(), []);
+  t.is(index.stats.entries, 0);
+  t.is(index.stats.containers, 0);
+  t.deepEqual(log(), ["added:pending", "updated:pending", "deleted:stopped"]);
+});
+
+test("a newer sandbox for the same instance replaces the old; an older one is ignored", (t) => {
+  const { index, apply, log } = setup();
+  startPod(apply, "sb1", "c1");
+  apply({ kind: "container", container: sandbox("sb2", { instanceId: "inst-1", createdAt: ms(100) }) });
+  t.like(index.get("inst-1"), { sandboxId: "sb2", state: "pending", containerId: null });
+  t.false(index.exists("sb1"));
+  t.false(index.exists("c1"));
+  apply({ kind: "container", container: sandbox("sb0", { instanceId: "inst-1", createdAt: ms(-100) }) });
+  t.is(index.get("inst-1")?.sandboxId, "sb2");
+  apply({ kind: "container-deleted", containerId: "sb1" }, { kind: "container-deleted", containerId: "c1" });
+  t.is(index.get("inst-1")?.sandboxId, "sb2", "the replaced sandbox's delete is ignored");
+  t.deepEqual(log().slice(-2), ["deleted:stopped", "added:pending"]);
+});
+
+test("the join is by the sandbox-id annotation, not by pod name", (t) => {
+  const { index, apply } = setup();
+  apply({ kind: "container", container: sandbox("sb1", { instanceId: "i", podName: "same" }) });
+  apply({ kind: "container", container: workspaceContainer("c-other", "sb-other", { podName: "same" }) });
+  t.is(index.get("i")?.containerId, null);
+  t.false(index.exists("c-other"));
+});
+
+test("non-workspaces are ignored: no instance label, another container name, another pod namespace", (t) => {
+  const { index, apply } = setup({ podNamespaces: new Set(["workspaces"]) });
+  apply({ kind: "container", container: sandbox("plain") });
+  apply({ kind: "container", container: sandbox("elsewhere", { instanceId: "i-1", podNamespace: "default" }) });
+  apply({ kind: "container", container: sandbox("mine", { instanceId: "i-2", podNamespace: "workspaces" }) });
+  apply({ kind: "container", container: workspaceContainer("sidecar", "mine", { name: "sidecar" }) });
+  t.deepEqual(
+    index.list().map((w) => [w.instanceId, w.containerId]),
+    [["i-2", null]],
+  );
+});
+
+test("custom labels and workspace container name", (t) => {
+  const { index, apply } = setup({
+    labels: { instanceId: "example.com/instance", workspaceId: "example.com/ws", ownerId: "example.com/owner" },
+    workspaceContainer: "ide",
+  });
+  apply({
+    kind: "container",
+    container: sandbox("sb", {
+      labels: { "example.com/instance": "I", "example.com/ws": "W", "example.com/owner": "O" },
+    }),
+  });
+  apply({ kind: "container", container: workspaceContainer("ide-1", "sb", { name: "ide" }) });
+  t.like(index.get("I"), { workspaceId: "W", ownerId: "O", containerId: "ide-1" });
+});
+
+test("duplicates and late events never move a container back or bring it back", (t) => {
+  const { index, apply } = setup();
+  startPod(apply);
+  apply(
+    { kind: "task-exited", containerId: "c1", execId: "c1", pid: 200, exitCode: 0, exitedAt: ms(40) },
+    { kind: "task-started", containerId: "c1", pid: 200, at: ms(30) },
+    { kind: "task-created", containerId: "c1", pid: 200, at: ms(20) },
+  );
+  t.is(index.get("inst-1")?.state, "stopping");
+  apply({ kind: "container-deleted", containerId: "sb1" });
+  apply(
+    { kind: "container", container: sandbox("sb1", { instanceId: "inst-1", createdAt: ms(0) }) },
+    { kind: "container", container: workspaceContainer("c1", "sb1", { createdAt: ms(10) }) },
+    { kind: "task-started", containerId: "c1", pid: 200 },
+  );
+  t.is(index.get("inst-1"), undefined, "a deleted sandbox never comes back");
+  apply({ kind: "container-deleted", containerId: "never-seen" }, { kind: "task-oom", containerId: "never-seen" });
+  t.is(index.stats.entries, 0);
+});
+
+test("reconcile adds what the list shows, marked backfilled, with the task's PID and paths", (t) => {
+  const { index, changes } = setup();
+  index.reconcile({
+    containers: [
+      workspaceContainer("c1", "sb1", { createdAt: ms(10) }),
+      sandbox("sb1", { instanceId: "i", createdAt: ms(0) }),
+    ],
+    tasks: [
+      { containerId: "sb1", pid: 100, status: "running", exitStatus: 0, exitedAt: undefined },
+      {
+        containerId: "c1",
+        pid: 200,
+        status: "running",
+        exitStatus: 0,
+        exitedAt: undefined,
+        rootfs: "/state/c1/rootfs",
+        upperdir: "/snap/c1/fs",
+        startedAtEstimate: ms(30),
+      },
+    ],
+  });
+  t.like(index.get("i"), {
+    state: "running",
+    pid: 200,
+    rootfs: "/state/c1/rootfs",
+    backfilled: true,
+    readinessSeconds: 0.03,
+  });
+  t.deepEqual(
+    changes.map((c) => c.type),
+    ["added"],
+  );
+  t.is(index.container("sb1")?.pid, 100);
+});
+
+test("reconcile removes what is gone and wakes waiters; later events for it are ignored", async (t) => {
+  const { index, apply } = setup();
+  startPod(apply);
+  const stopped = index.waitForStopped("inst-1");
+  t.is(index.waiterCount, 1);
+  index.reconcile({ containers: [], tasks: [] });
+  t.deepEqual(await stopped, { status: "ok", value: true });
+  t.is(index.waiterCount, 0);
+  apply({ kind: "task-exited", containerId: "c1", execId: "c1", pid: 200, exitCode: 0 });
+  apply({ kind: "container", container: workspaceContainer("c1", "sb1") });
+  apply({ kind: "container", container: sandbox("sb1", { instanceId: "inst-1", createdAt: ms(0) }) });
+  t.is(index.get("inst-1"), undefined);
+});
+
+test("reconcile after a restart while away moves to the new container", (t) => {
+  const { index, apply } = setup();
+  startPod(apply);
+  index.reconcile({
+    containers: [
+      sandbox("sb1", { instanceId: "inst-1", createdAt: ms(0) }),
+      workspaceContainer("c2", "sb1", { createdAt: ms(50), attempt: 1 }),
+    ],
+    tasks: [
+      { containerId: "sb1", pid: 100, status: "running", exitStatus: 0, exitedAt: undefined },
+      { containerId: "c2", pid: 300, status: "running", exitStatus: 0, exitedAt: undefined },
+    ],
+  });
+  t.like(index.get("inst-1"), { containerId: "c2", pid: 300, state: "running", backfilled: true });
+  t.is(index.get("inst-1")?.timestamps.taskStarted, "2026-11-27T13:10:59.030000000Z");
+});
+
+test("reconcile: the current container gone with its sandbox still there stops the workspace for good", (t) => {
+  const { index, apply, log } = setup();
+  startPod(apply);
+  const listed = { containers: [sandbox("sb1", { instanceId: "inst-1", createdAt: ms(0) })], tasks: [] };
+  index.reconcile(listed);
+  t.is(index.get("inst-1"), undefined);
+  index.reconcile(listed);
+  t.is(index.get("inst-1"), undefined, "a second list does not bring it back as pending");
+  t.deepEqual(log().at(-1), "deleted:stopped");
+  apply({ kind: "container-deleted", containerId: "sb1" });
+  t.is(index.stats.entries, 0, "the dormant entry goes with its sandbox");
+});
+
+test("reconcile that changes nothing notifies nothing", (t) => {
+  const { index, apply, changes } = setup();
+  startPod(apply);
+  const before = changes.length;
+  index.reconcile({
+    containers: [
+      sandbox("sb1", { instanceId: "inst-1", createdAt: ms(0) }),
+      workspaceContainer("c1", "sb1", { createdAt: ms(10) }),
+    ],
+    tasks: [
+      { containerId: "sb1", pid: 100, status: "running", exitStatus: 0, exitedAt: undefined },
+      { containerId: "c1", pid: 200, status: "running", exitStatus: 0, exitedAt: undefined },
+    ],
+  });
+  t.is(changes.length, before);
+  t.false(index.get("inst-1")?.backfilled);
+});
+
+test("a live event after a list replaces an estimated time with containerd's own", (t) => {
+  const { index, apply } = setup();
+  index.reconcile({
+    containers: [
+      sandbox("sb1", { instanceId: "i", createdAt: ms(0) }),
+      workspaceContainer("c1", "sb1", { createdAt: ms(10) }),
+    ],
+    tasks: [{ containerId: "c1", pid: 200, status: "created", exitStatus: 0, exitedAt: undefined }],
+  });
+  t.is(index.get("i")?.state, "creating");
+  apply({ kind: "task-started", containerId: "c1", pid: 200, at: ms(33) });
+  t.is(index.get("i")?.timestamps.taskStarted, "2026-11-27T13:10:59.033000000Z");
+  t.is(index.get("i")?.state, "running");
+});
+
+test("queries: rootfs mapped and unmapped, upperdir, cgroup, pid, exists", (t) => {
+  const { index, apply } = setup({ pathMapping: PathMapping.parse(["/run/state=/host/run/state"]) });
+  startPod(apply);
+  t.is(index.rootfs("c1"), "/host/run/state/c1/rootfs");
+  t.is(index.rootfs("c1", { unmapped: true }), "/run/state/c1/rootfs");
+  t.is(index.upperdir("c1"), "/var/lib/snapshots/c1/fs");
+  t.is(index.cgroupPath("c1"), "/kubepods/besteffort/pod-x/c1");
+  t.is(index.pid("sb1"), 100);
+  t.true(index.exists("sb1"));
+  t.is(index.instanceOf("c1"), "inst-1");
+  t.false(index.exists("nope"));
+  t.deepEqual(index.container("c1"), {
+    containerId: "c1",
+    instanceId: "inst-1",
+    exists: true,
+    pid: 200,
+    cgroupPath: "/kubepods/besteffort/pod-x/c1",
+    rootfs: "/host/run/state/c1/rootfs",
+    rootfsUnmapped: "/run/state/c1/rootfs",
+    upperdir: "/var/lib/snapshots/c1/fs",
+    upperdirUnmapped: "/var/lib/snapshots/c1/fs",
+  });
+  const error = (fn: () => unknown) => t.throws(fn, { instanceOf: CtrwatchError })?.code;
+  t.is(
+    error(() => index.pid("nope")),
+    "not_found",
+  );
+  apply({ kind: "task-exited", containerId: "c1", execId: "c1", pid: 200, exitCode: 0 });
+  t.is(
+    error(() => index.pid("c1")),
+    "not_found",
+    "no running task",
+  );
+  t.is(index.rootfs("c1"), "/host/run/state/c1/rootfs", "the rootfs lives until the task is deleted");
+  apply({ kind: "task-deleted", containerId: "c1", execId: "", pid: 200, exitCode: 0 });
+  t.is(
+    error(() => index.rootfs("c1")),
+    "not_found",
+  );
+});
+
+test("cgroup answers: empty path is no_cgroup, no linux section is invalid_data, systemd form expanded", (t) => {
+  const { index, apply } = setup();
+  apply({ kind: "container", container: sandbox("sb1", { instanceId: "i" }) });
+  apply({ kind: "container", container: workspaceContainer("c1", "sb1", { cgroupsPath: "" }) });
+  t.is(t.throws(() => index.cgroupPath("c1"), { instanceOf: CtrwatchError })?.code, "no_cgroup");
+  apply({ kind: "container", container: sandbox("sb2", { instanceId: "j" }) });
+  apply({ kind: "container", container: workspaceContainer("c2", "sb2", { linux: undefined }) });
+  t.is(t.throws(() => index.cgroupPath("c2"), { instanceOf: CtrwatchError })?.code, "invalid_data");
+  t.is(index.get("j")?.cgroupPath, null);
+  apply({ kind: "container", container: sandbox("sb3", { instanceId: "k" }) });
+  apply({
+    kind: "container",
+    container: workspaceContainer("c3", "sb3", { cgroupsPath: "kubepods-burstable-podU.slice:cri-containerd:c3" }),
+  });
+  t.is(
+    index.cgroupPath("c3"),
+    "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-podU.slice/cri-containerd-c3.scope",
+  );
+});
+
+test("waits: container resolves on running; stop resolves on leave; unknown instance is stopped", async (t) => {
+  const { index, apply } = setup();
+  const container = index.waitForContainer("inst-1");
+  const stopped = index.waitForStopped("inst-1");
+  t.deepEqual(await index.waitForStopped("unknown"), { status: "ok", value: true });
+  startPod(apply);
+  t.deepEqual(await container, { status: "ok", value: "c1" });
+  t.deepEqual(await stopped, { status: "ok", value: true }, "not in the index before the pod started");
+  const stopping = index.waitForStopped("inst-1");
+  t.deepEqual(await index.waitForContainer("inst-1"), { status: "ok", value: "c1" }, "already running");
+  apply({ kind: "container-deleted", containerId: "sb1" });
+  t.deepEqual(await stopping, { status: "ok", value: true });
+  t.is(index.waiterCount, 0);
+});
+
+test("waits time out on the clock and abort on the signal, leaving no listener and no timer", async (t) => {
+  const { index, clock } = setup();
+  const timed = index.waitForContainer("i", { timeoutMs: 1_000 });
+  const controller = new AbortController();
+  const aborted = index.waitForContainer("i", { signal: controller.signal, timeoutMs: 60_000 });
+  t.is(index.waiterCount, 2);
+  t.is(clock.pendingTimers, 2);
+  clock.advance(999);
+  t.is(index.waiterCount, 2);
+  clock.advance(1);
+  t.deepEqual(await timed, { status: "timeout" });
+  controller.abort("client went away");
+  t.deepEqual(await aborted, { status: "aborted", reason: "client went away" });
+  t.is(index.waiterCount, 0);
+  t.is(clock.pendingTimers, 0);
+  t.deepEqual(await index.waitForContainer("i", { timeoutMs: 0 }), { status: "timeout" }, "0 checks once");
+});
+
+test("close aborts every wait and every later one", async (t) => {
+  const { index } = setup();
+  const pending = index.waitForContainer("i");
+  index.close();
+  t.is((await pending).status, "aborted");
+  t.is((await index.waitForStopped("x", {})).status, "aborted");
+  t.is((await index.waitForContainer("i")).status, "aborted");
+  t.is(index.waiterCount, 0);
+});
+
+test("a first start learned from a list stays the first start across a later restart", (t) => {
+  const { index, apply } = setup();
+  index.reconcile({
+    containers: [sandbox("sb1", { instanceId: "i", createdAt: ms(0) }), workspaceContainer("c1", "sb1", { createdAt: ms(10) })],
+    tasks: [{ containerId: "c1", pid: 200, status: "running", exitStatus: 0, exitedAt: undefined, startedAtEstimate: ms(25) }],
+  });
+  apply(
+    { kind: "task-exited", containerId: "c1", execId: "c1", pid: 200, exitCode: 1, exitedAt: ms(40) },
+    { kind: "container", container: workspaceContainer("c2", "sb1", { createdAt: ms(50), attempt: 1 }) },
+    { kind: "task-started", containerId: "c2", pid: 300, at: ms(70) },
+  );
+  t.like(index.get("i"), { containerId: "c2", readinessSeconds: 0.025 });
+  t.is(index.get("i")?.timestamps.taskStarted, "2026-11-27T13:10:59.025000000Z");
+});
