@@ -1,7 +1,9 @@
 /** The configuration of `ctrwatch run`: its flags (contract: Command line) and their validation. */
 import { CtrwatchError } from "../errors.js";
+import type { WorkspaceLabels } from "../index/classify.js";
+import { PathMapping } from "../index/path-mapping.js";
 import { type LogFormat, type LogLevel, logFormats, logLevels } from "../log.js";
-import { type FlagSpec, type FlagValues, flagsHelp, oneOf, parseFlags, stringValue } from "./flags.js";
+import { type FlagSpec, type FlagValues, flagsHelp, listValue, oneOf, parseFlags, stringValue } from "./flags.js";
 
 export const runFlags: readonly FlagSpec[] = [
   {
@@ -18,6 +20,55 @@ export const runFlags: readonly FlagSpec[] = [
     default: "k8s.io",
     description: "the containerd namespace to watch",
   },
+  {
+    name: "pod-namespace",
+    type: "string",
+    multiple: true,
+    valueName: "NS",
+    description: "only pods of this Kubernetes namespace (all when not given)",
+  },
+  {
+    name: "label-instance-id",
+    type: "string",
+    valueName: "KEY",
+    default: "workspaceID",
+    description: "pod label holding the instance ID (a sandbox without it is not a workspace)",
+  },
+  {
+    name: "label-workspace-id",
+    type: "string",
+    valueName: "KEY",
+    default: "metaID",
+    description: "pod label holding the workspace ID",
+  },
+  {
+    name: "label-owner-id",
+    type: "string",
+    valueName: "KEY",
+    default: "owner",
+    description: "pod label holding the owner ID",
+  },
+  {
+    name: "workspace-container",
+    type: "string",
+    valueName: "NAME",
+    default: "workspace",
+    description: "name of the workspace container in the pod",
+  },
+  {
+    name: "path-mapping",
+    type: "string",
+    multiple: true,
+    valueName: "NODE=LOCAL",
+    description: "translate node paths (rootfs, upperdir) for a daemon running in a container",
+  },
+  {
+    name: "mountinfo",
+    type: "string",
+    valueName: "PATH",
+    default: "/proc/self/mountinfo",
+    description: "the node's mount table (in a container: the host's /proc/1/mountinfo, mounted in)",
+  },
   { name: "log-level", type: "string", valueName: "LEVEL", default: "info", description: "debug, info, warn or error" },
   {
     name: "log-format",
@@ -32,6 +83,12 @@ export const runFlags: readonly FlagSpec[] = [
 export interface RunConfig {
   readonly containerdSocket: string;
   readonly namespace: string;
+  /** Empty: every pod namespace. */
+  readonly podNamespaces: ReadonlySet<string>;
+  readonly pathMapping: PathMapping;
+  readonly mountinfo: string;
+  readonly labels: WorkspaceLabels;
+  readonly workspaceContainer: string;
   readonly logLevel: LogLevel;
   readonly logFormat: LogFormat;
 }
@@ -52,9 +109,29 @@ function toRunConfig(values: FlagValues): RunConfig {
       `--namespace ${JSON.stringify(namespace)} is not a containerd namespace name`,
     );
   }
+  const label = (name: string) => {
+    const key = stringValue(values, name);
+    if (!/^([A-Za-z0-9.-]+\/)?[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$/.test(key)) {
+      throw new CtrwatchError("bad_request", `--${name} ${JSON.stringify(key)} is not a Kubernetes label key`);
+    }
+    return key;
+  };
+  const workspaceContainer = stringValue(values, "workspace-container");
+  if (workspaceContainer === "") throw new CtrwatchError("bad_request", "--workspace-container must not be empty");
+  const mountinfo = stringValue(values, "mountinfo");
+  if (mountinfo === "") throw new CtrwatchError("bad_request", "--mountinfo must not be empty");
   return {
     containerdSocket,
     namespace,
+    podNamespaces: new Set(listValue(values, "pod-namespace")),
+    pathMapping: PathMapping.parse(listValue(values, "path-mapping")),
+    mountinfo,
+    labels: {
+      instanceId: label("label-instance-id"),
+      workspaceId: label("label-workspace-id"),
+      ownerId: label("label-owner-id"),
+    },
+    workspaceContainer,
     logLevel: oneOf(values, "log-level", logLevels),
     logFormat: oneOf(values, "log-format", logFormats),
   };

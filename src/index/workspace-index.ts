@@ -17,10 +17,10 @@
 import type { ContainerRecord } from "../containerd/records.js";
 import type { UnixNanos } from "../containerd/timestamp.js";
 import { CtrwatchError } from "../errors.js";
+import { BoundedMemory } from "../util/bounded-memory.js";
 import { type Clock, systemClock } from "../util/clock.js";
 import { type ClassifierOptions, classify, defaultClassifierOptions, type SandboxFacts } from "./classify.js";
 import { PathMapping } from "./path-mapping.js";
-import { BoundedMemory } from "../util/bounded-memory.js";
 import { Phase, phaseOfTaskStatus, type Step, TrackedContainer } from "./tracked-container.js";
 import type { ChangeType, LifecycleRecord, ListedTask, Snapshot, Workspace } from "./types.js";
 import { Waiters, type WaitOptions, type WaitOutcome } from "./waiters.js";

@@ -40,3 +40,18 @@ test("--log-format text logs human lines", async (t) => {
   ctrwatch.signal("SIGTERM");
   t.is((await ctrwatch.exited).code, 0);
 });
+
+test("the daemon syncs the index with containerd and says how many workspaces it found", async (t) => {
+  const { containerd, kubelet } = t.context;
+  const pod = await kubelet.runPod({ workspace: { instanceId: "run-sync-1" } });
+  t.teardown(() => kubelet.removePod(pod));
+  await kubelet.runContainer(pod);
+  const ctrwatch = new CtrwatchProcess(["run", "--containerd-socket", containerd.socket, "--log-level", "debug"]);
+  t.teardown(() => ctrwatch.kill());
+  const synced = JSON.parse(await ctrwatch.waitForLog(/synced with containerd/));
+  t.like(synced, { level: "info", component: "watcher" });
+  t.true(synced.workspaces >= 1, `found ${synced.workspaces} workspaces`);
+  t.regex(ctrwatch.stderr, /"to":"ready"/);
+  ctrwatch.signal("SIGTERM");
+  t.is((await ctrwatch.exited).code, 0);
+});

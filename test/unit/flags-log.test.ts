@@ -19,6 +19,10 @@ test("unknown flags, stray arguments and bad values are bad_request with a clear
     [["--log-format", "xml"], /--log-format must be one of json, text/],
     [["--namespace", "bad ns"], /not a containerd namespace name/],
     [["--containerd-socket", ""], /must not be empty/],
+    [["--path-mapping", "relative=/x"], /is not absolute/],
+    [["--path-mapping", "no-equals"], /is not NODE=LOCAL/],
+    [["--label-instance-id", "has space"], /is not a Kubernetes label key/],
+    [["--workspace-container", ""], /must not be empty/],
   ];
   for (const [argv, message] of cases) {
     const error = t.throws(() => parseRunConfig(argv, {}), { instanceOf: CtrwatchError }, argv.join(" "));
@@ -62,4 +66,30 @@ test("json lines are one object each; text lines are readable; levels filter", (
   const text = createLogger({ level: "debug", format: "text", write: (l) => lines.push(l), now }).child({ a: 1 });
   text.warn("two words", { path: "/x y" });
   t.is(lines[1], '2026-11-27T10:00:00.000Z WARN  two words a=1 path="/x y"\n');
+});
+
+test("the workspace flags reach the configuration", (t) => {
+  const config = parseRunConfig(
+    [
+      "--pod-namespace",
+      "a",
+      "--pod-namespace",
+      "b",
+      "--label-instance-id",
+      "example.com/instance",
+      "--workspace-container",
+      "ide",
+      "--path-mapping",
+      "/var/lib/containerd=/host/ctr",
+      "--mountinfo",
+      "/host/proc/1/mountinfo",
+    ],
+    { CTRWATCH_LABEL_OWNER_ID: "team" },
+  );
+  if (config === "help") return t.fail();
+  t.deepEqual([...config.podNamespaces], ["a", "b"]);
+  t.deepEqual(config.labels, { instanceId: "example.com/instance", workspaceId: "metaID", ownerId: "team" });
+  t.is(config.workspaceContainer, "ide");
+  t.is(config.pathMapping.map("/var/lib/containerd/x"), "/host/ctr/x");
+  t.is(config.mountinfo, "/host/proc/1/mountinfo");
 });

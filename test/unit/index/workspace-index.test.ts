@@ -465,8 +465,13 @@ test("close aborts every wait and every later one", async (t) => {
 test("a first start learned from a list stays the first start across a later restart", (t) => {
   const { index, apply } = setup();
   index.reconcile({
-    containers: [sandbox("sb1", { instanceId: "i", createdAt: ms(0) }), workspaceContainer("c1", "sb1", { createdAt: ms(10) })],
-    tasks: [{ containerId: "c1", pid: 200, status: "running", exitStatus: 0, exitedAt: undefined, startedAtEstimate: ms(25) }],
+    containers: [
+      sandbox("sb1", { instanceId: "i", createdAt: ms(0) }),
+      workspaceContainer("c1", "sb1", { createdAt: ms(10) }),
+    ],
+    tasks: [
+      { containerId: "c1", pid: 200, status: "running", exitStatus: 0, exitedAt: undefined, startedAtEstimate: ms(25) },
+    ],
   });
   apply(
     { kind: "task-exited", containerId: "c1", execId: "c1", pid: 200, exitCode: 1, exitedAt: ms(40) },

@@ -1,0 +1,67 @@
+/**
+ * Where a task's files are, as real paths: the rootfs (from the task's bundle, or for a task found at start, from
+ * the node's mount table) and the overlay upperdir (from the rootfs mount options — the mount type is `overlay`; the
+ * snapshotter is called `overlayfs`, the seed confused the two). Every path is checked to exist, through the path
+ * mapping, before the index is told about it.
+ */
+import { stat } from "node:fs/promises";
+import type { Mount } from "../containerd/records.js";
+import type { PathMapping } from "../index/path-mapping.js";
+import { findRootfsMount, type MountInfo, splitMountOptions, upperdirOf } from "../node/mountinfo.js";
+
+export interface TaskPaths {
+  readonly rootfs?: string;
+  readonly upperdir?: string;
+}
+
+/** Checks node paths through the mapping; answers which exist. */
+export class PathChecker {
+  constructor(private readonly mapping: PathMapping) {}
+
+  async existing(nodePath: string | undefined): Promise<string | undefined> {
+    if (!nodePath) return undefined;
+    try {
+      await stat(this.mapping.map(nodePath));
+      return nodePath;
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+/** Paths of a task from its /tasks/create event. */
+export async function pathsFromTaskCreate(
+  bundle: string,
+  rootfs: readonly Mount[],
+  checker: PathChecker,
+): Promise<TaskPaths & { missing: string[] }> {
+  const wanted = {
+    rootfs: bundle ? `${bundle}/rootfs` : undefined,
+    upperdir: upperdirOf(rootfs.filter((mount) => mount.type === "overlay").flatMap((mount) => mount.options)),
+  };
+  return verify(wanted, checker);
+}
+
+/** Paths of a task found by a list, from the node's mount table. */
+export async function pathsFromMountTable(
+  mounts: readonly MountInfo[],
+  namespace: string,
+  containerId: string,
+  checker: PathChecker,
+): Promise<TaskPaths & { missing: string[] }> {
+  const mount = findRootfsMount(mounts, namespace, containerId);
+  if (!mount) return { missing: [] };
+  return verify({ rootfs: mount.mountPoint, upperdir: upperdirOf(splitMountOptions(mount.superOptions)) }, checker);
+}
+
+async function verify(
+  wanted: { rootfs: string | undefined; upperdir: string | undefined },
+  checker: PathChecker,
+): Promise<TaskPaths & { missing: string[] }> {
+  const [rootfs, upperdir] = await Promise.all([checker.existing(wanted.rootfs), checker.existing(wanted.upperdir)]);
+  const missing = [
+    ...(wanted.rootfs && !rootfs ? [wanted.rootfs] : []),
+    ...(wanted.upperdir && !upperdir ? [wanted.upperdir] : []),
+  ];
+  return { ...(rootfs ? { rootfs } : {}), ...(upperdir ? { upperdir } : {}), missing };
+}

@@ -1,0 +1,411 @@
+/**
+ * The daemon's core loop: containerd → index. This is the one place where a containerd event becomes an index
+ * change (`handle`).
+ *
+ * Each round: subscribe (filtered to the namespace) first, then list containers and tasks and reconcile the index,
+ * then apply the events buffered meanwhile and every later one, in order. containerd has no replay, so the
+ * subscription must exist before the list; its Subscribe sends nothing (not even headers) before the first event,
+ * so there is no acknowledgement to wait for: the list is sent right after the subscribe on the same HTTP/2
+ * connection, which keeps the window in which an event could be missed to the time containerd takes to register
+ * a subscriber it has already received. Events that happened before the list and arrive after it are harmless: the
+ * index never moves a container back.
+ *
+ * A broken stream, a failed call or a failed health check (a frozen containerd keeps the stream open and silent)
+ * ends the round: the index stays as it is (not ready), and after a jittered backoff the next round resubscribes,
+ * relists and reconciles — which also removes what was deleted meanwhile and wakes its waiters.
+ */
+import { readFile } from "node:fs/promises";
+import type { ContainerdClient } from "../containerd/client.js";
+import type { Envelope } from "../containerd/events.js";
+import { CtrwatchError } from "../errors.js";
+import { PathMapping } from "../index/path-mapping.js";
+import type { LifecycleRecord, ListedTask, Snapshot } from "../index/types.js";
+import type { WorkspaceIndex } from "../index/workspace-index.js";
+import type { Logger } from "../log.js";
+import { type MountInfo, parseMountInfo } from "../node/mountinfo.js";
+import { processStartTime } from "../node/proc.js";
+import { Backoff, type BackoffOptions, sleep } from "../util/backoff.js";
+import { LogOnce } from "../util/log-once.js";
+import { allowedTransitions, type ConnectionState } from "./connection-state.js";
+import { WatcherStats } from "./stats.js";
+import { PathChecker, pathsFromMountTable, pathsFromTaskCreate } from "./task-paths.js";
+
+export interface WatcherOptions {
+  readonly client: ContainerdClient;
+  readonly index: WorkspaceIndex;
+  readonly logger: Logger;
+  /** The node's mount table (in a container: the host's /proc/1/mountinfo, mounted in). */
+  readonly mountinfoPath?: string;
+  readonly pathMapping?: PathMapping;
+  readonly healthIntervalMs?: number;
+  readonly healthTimeoutMs?: number;
+  readonly backoff?: BackoffOptions;
+}
+
+export type StateListener = (state: ConnectionState, previous: ConnectionState) => void;
+
+export class Watcher {
+  readonly stats = new WatcherStats();
+  private readonly client: ContainerdClient;
+  private readonly index: WorkspaceIndex;
+  private readonly logger: Logger;
+  private readonly once: LogOnce;
+  private readonly mountinfoPath: string;
+  private readonly checker: PathChecker;
+  private readonly healthIntervalMs: number;
+  private readonly healthTimeoutMs: number;
+  private readonly backoff: Backoff;
+  private readonly listeners = new Set<StateListener>();
+  private readonly stop = new AbortController();
+  private current: ConnectionState = "connecting";
+  private everSynced = false;
+  private loop: Promise<void> | undefined;
+
+  constructor(options: WatcherOptions) {
+    this.client = options.client;
+    this.index = options.index;
+    this.logger = options.logger;
+    this.once = new LogOnce(options.logger);
+    this.mountinfoPath = options.mountinfoPath ?? "/proc/self/mountinfo";
+    this.checker = new PathChecker(options.pathMapping ?? new PathMapping());
+    this.healthIntervalMs = options.healthIntervalMs ?? 5_000;
+    this.healthTimeoutMs = options.healthTimeoutMs ?? 2_000;
+    this.backoff = new Backoff(options.backoff);
+  }
+
+  get state(): ConnectionState {
+    return this.current;
+  }
+
+  /** The index equals containerd's state and follows its events. */
+  get ready(): boolean {
+    return this.current === "ready";
+  }
+
+  /** The first sync is done (it stays done across reconnects). */
+  get synced(): boolean {
+    return this.everSynced;
+  }
+
+  onStateChange(listener: StateListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Starts the loop in the background. */
+  start(): void {
+    this.loop ??= this.run();
+  }
+
+  /** Resolves when the watcher is ready (or rejects with `aborted` when it closes first). */
+  whenReady(signal?: AbortSignal): Promise<void> {
+    if (this.ready) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const done = (error?: CtrwatchError) => {
+        off();
+        signal?.removeEventListener("abort", onAbort);
+        if (error) reject(error);
+        else resolve();
+      };
+      const onAbort = () => done(new CtrwatchError("aborted", "stopped waiting for containerd"));
+      const off = this.onStateChange((state) => {
+        if (state === "ready") done();
+        else if (state === "closed") done(new CtrwatchError("aborted", "the watcher closed"));
+      });
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  /** Stops the loop, its timers and its subscription. Idempotent. */
+  async close(): Promise<void> {
+    this.stop.abort();
+    await this.loop;
+    if (this.current !== "closed") this.transition("closed");
+  }
+
+  // ---------------------------------------------------------------------------------------------- the loop
+
+  private async run(): Promise<void> {
+    let first = true;
+    while (!this.stop.signal.aborted) {
+      if (!first) {
+        this.stats.reconnects++;
+        this.transition("connecting");
+      }
+      first = false;
+      const failure = await this.round();
+      if (this.stop.signal.aborted) break;
+      const delayMs = this.backoff.next();
+      this.logger.warn("lost containerd; will resync", { error: failure, retryInMs: delayMs });
+      this.transition("backoff");
+      await sleep(delayMs, this.stop.signal);
+    }
+    this.transition("closed");
+  }
+
+  /** One subscription: subscribe, list, reconcile, follow. Resolves with why it ended. */
+  private async round(): Promise<CtrwatchError> {
+    const roundOver = new AbortController();
+    let failure: CtrwatchError | undefined;
+    const fail = (error: unknown) => {
+      if (failure) return;
+      failure = CtrwatchError.from(error, "unavailable");
+      roundOver.abort(failure);
+    };
+    const onStop = () => fail(new CtrwatchError("aborted", "ctrwatch is shutting down"));
+    this.stop.signal.addEventListener("abort", onStop, { once: true });
+
+    const queue = new EventQueue((envelope) => this.handle(envelope), fail);
+    const subscription = this.client.subscribe([`namespace==${this.client.namespace}`], {
+      onEvent: (envelope) => queue.push(envelope),
+      onEnd: fail,
+    });
+    const health = setInterval(() => {
+      this.client
+        .health({ timeoutMs: this.healthTimeoutMs, signal: roundOver.signal })
+        .then(
+          (status) => status !== "serving" && fail(new CtrwatchError("unavailable", `containerd health is ${status}`)),
+          fail,
+        );
+    }, this.healthIntervalMs).unref();
+
+    try {
+      this.transition("syncing");
+      await this.sync(roundOver.signal);
+      if (!failure) {
+        this.everSynced = true;
+        this.backoff.reset();
+        this.transition("ready");
+        queue.run();
+      }
+      await new Promise<void>((resolve) => {
+        if (roundOver.signal.aborted) resolve();
+        else roundOver.signal.addEventListener("abort", () => resolve(), { once: true });
+      });
+    } catch (error) {
+      fail(error);
+    } finally {
+      clearInterval(health);
+      subscription.close();
+      queue.stop();
+      this.stop.signal.removeEventListener("abort", onStop);
+    }
+    return failure ?? new CtrwatchError("internal", "the round ended without a reason");
+  }
+
+  /** Lists containers and tasks and makes the index equal to them. */
+  private async sync(signal: AbortSignal): Promise<void> {
+    const started = performance.now();
+    const [containers, tasks, mounts] = await Promise.all([
+      this.client.listContainers([], { signal, timeoutMs: 30_000 }),
+      this.client.listTasks({ signal, timeoutMs: 30_000 }),
+      this.readMountTable(),
+    ]);
+    const tracked = new Set(containers.map((c) => c.id));
+    const listed: ListedTask[] = await Promise.all(
+      tasks.filter((task) => tracked.has(task.containerId)).map((task) => this.describeListedTask(task, mounts)),
+    );
+    const snapshot: Snapshot = { containers, tasks: listed };
+    if (signal.aborted) return;
+    this.index.reconcile(snapshot);
+    this.stats.syncs++;
+    this.logger.info("synced with containerd", {
+      containers: containers.length,
+      tasks: tasks.length,
+      workspaces: this.index.size,
+      tookMs: Math.round(performance.now() - started),
+    });
+  }
+
+  private async describeListedTask(task: ListedTask, mounts: readonly MountInfo[]): Promise<ListedTask> {
+    const [paths, startedAtEstimate] = await Promise.all([
+      pathsFromMountTable(mounts, this.client.namespace, task.containerId, this.checker),
+      task.status === "running" && task.pid > 0 ? processStartTime(task.pid) : undefined,
+    ]);
+    this.reportMissing(task.containerId, paths.missing);
+    return {
+      ...task,
+      ...(paths.rootfs ? { rootfs: paths.rootfs } : {}),
+      ...(paths.upperdir ? { upperdir: paths.upperdir } : {}),
+      ...(startedAtEstimate ? { startedAtEstimate } : {}),
+    };
+  }
+
+  private async readMountTable(): Promise<MountInfo[]> {
+    try {
+      const { mounts, malformed } = parseMountInfo(await readFile(this.mountinfoPath, "utf8"));
+      if (malformed > 0) {
+        this.once.log("warn", "mountinfo-malformed", "skipped malformed lines of the mount table", {
+          mountinfo: this.mountinfoPath,
+          malformed,
+        });
+      }
+      return mounts;
+    } catch (error) {
+      this.once.log("warn", "mountinfo-unreadable", "cannot read the mount table; rootfs of running tasks unknown", {
+        mountinfo: this.mountinfoPath,
+        error: CtrwatchError.from(error),
+      });
+      return [];
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------- events
+
+  /** The one place where a containerd event becomes an index change. */
+  private async handle(envelope: Envelope): Promise<void> {
+    this.stats.countEvent(envelope.topic);
+    const event = envelope.event;
+    const at = envelope.timestamp;
+    let record: LifecycleRecord | undefined;
+    switch (event.kind) {
+      case "ContainerCreate":
+      case "ContainerUpdate":
+        record = await this.containerRecord(event.id, at);
+        break;
+      case "ContainerDelete":
+        record = { kind: "container-deleted", containerId: event.id, at };
+        break;
+      case "TaskCreate": {
+        const paths = await pathsFromTaskCreate(event.bundle, event.rootfs, this.checker);
+        this.reportMissing(event.containerId, paths.missing);
+        record = {
+          kind: "task-created",
+          containerId: event.containerId,
+          pid: event.pid,
+          at,
+          ...(paths.rootfs ? { rootfs: paths.rootfs } : {}),
+          ...(paths.upperdir ? { upperdir: paths.upperdir } : {}),
+        };
+        break;
+      }
+      case "TaskStart":
+        record = { kind: "task-started", containerId: event.containerId, pid: event.pid, at };
+        break;
+      case "TaskExit":
+        record = {
+          kind: "task-exited",
+          containerId: event.containerId,
+          execId: event.id,
+          pid: event.pid,
+          exitCode: event.exitStatus,
+          exitedAt: event.exitedAt,
+          at,
+        };
+        break;
+      case "TaskDelete":
+        record = {
+          kind: "task-deleted",
+          containerId: event.containerId,
+          execId: event.id,
+          pid: event.pid,
+          exitCode: event.exitStatus,
+          at,
+        };
+        break;
+      case "TaskOOM":
+        record = { kind: "task-oom", containerId: event.containerId, at };
+        break;
+      case "Undecodable":
+        this.stats.undecodable++;
+        this.once.log("warn", `undecodable:${event.typeUrl}`, "skipped an event that does not decode", {
+          topic: envelope.topic,
+          typeUrl: event.typeUrl,
+          error: event.error,
+        });
+        return;
+      case "Other":
+        return;
+    }
+    if (record) this.index.apply(record);
+  }
+
+  /** `/containers/create` carries no labels or spec: ask containerd. Gone already means nothing to record. */
+  private async containerRecord(id: string, at: bigint | undefined): Promise<LifecycleRecord | undefined> {
+    try {
+      const container = await this.client.getContainer(id);
+      if (container.specError) {
+        this.once.log("warn", `spec:${container.specError.message}`, "a container's OCI spec is unusable", {
+          containerId: id,
+          error: container.specError,
+        });
+      }
+      return { kind: "container", container, ...(at === undefined ? {} : { at }) };
+    } catch (error) {
+      if (CtrwatchError.is(error, "not_found")) return undefined;
+      throw error; // containerd is unwell: end the round and resync
+    }
+  }
+
+  private reportMissing(containerId: string, missing: readonly string[]): void {
+    for (const path of missing) {
+      this.once.log(
+        "warn",
+        `missing:${path.split("/").slice(0, 4).join("/")}`,
+        "a task path does not exist here; check --path-mapping",
+        {
+          containerId,
+          path,
+        },
+      );
+    }
+  }
+
+  private transition(to: ConnectionState): void {
+    const from = this.current;
+    if (from === to) return;
+    if (!allowedTransitions[from].includes(to)) {
+      throw new CtrwatchError("internal", `watcher state ${from} cannot become ${to}`);
+    }
+    this.current = to;
+    this.logger.debug("containerd connection state", { from, to });
+    for (const listener of this.listeners) listener(to, from);
+  }
+}
+
+/**
+ * Events in arrival order, handled one at a time (a /containers/create waits for its Containers/Get before the
+ * next event is applied). Buffered until `run()`; a handler failure ends the round.
+ */
+class EventQueue {
+  private readonly items: Envelope[] = [];
+  private running = false;
+  private draining = false;
+  private stopped = false;
+
+  constructor(
+    private readonly handle: (envelope: Envelope) => Promise<void>,
+    private readonly fail: (error: unknown) => void,
+  ) {}
+
+  push(envelope: Envelope): void {
+    if (this.stopped) return;
+    this.items.push(envelope);
+    if (this.running) void this.drain();
+  }
+
+  run(): void {
+    this.running = true;
+    void this.drain();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.items.length = 0;
+  }
+
+  private async drain(): Promise<void> {
+    if (this.draining) return;
+    this.draining = true;
+    try {
+      for (let envelope = this.items.shift(); envelope && !this.stopped; envelope = this.items.shift()) {
+        await this.handle(envelope);
+      }
+    } catch (error) {
+      this.stopped = true;
+      this.fail(error);
+    } finally {
+      this.draining = false;
+    }
+  }
+}
