@@ -51,7 +51,7 @@ test("the daemon syncs the index with containerd and says how many workspaces it
   const synced = JSON.parse(await ctrwatch.waitForLog(/synced with containerd/));
   t.like(synced, { level: "info", component: "watcher" });
   t.true(synced.workspaces >= 1, `found ${synced.workspaces} workspaces`);
-  t.regex(ctrwatch.stderr, /"to":"ready"/);
+  await ctrwatch.waitForLog(/"to":"ready"/);
   ctrwatch.signal("SIGTERM");
   t.is((await ctrwatch.exited).code, 0);
 });
