@@ -1,7 +1,10 @@
 /**
- * `ctrwatch run`: the parts of the daemon wired together, started in order and stopped in reverse order. Shutdown
- * is idempotent and bounded.
+ * `ctrwatch run`: the parts of the daemon wired together, started in order — the local API first (so a socket held by
+ * another process is refused before anything else), then containerd, the index and the watcher — and stopped in
+ * reverse order. Shutdown is idempotent and bounded.
  */
+import type { ApiBackend, ReadinessView } from "./api/backend.js";
+import { ApiServer } from "./api/server.js";
 import type { RunConfig } from "./config/run-config.js";
 import type { ContainerdClient } from "./containerd/client.js";
 import { connectContainerd } from "./containerd/connect.js";
@@ -11,17 +14,20 @@ import type { Logger } from "./log.js";
 import { ctrwatchVersion } from "./version.js";
 import { Watcher } from "./watcher/watcher.js";
 
-export class Daemon {
-  private stopping: Promise<void> | undefined;
-
+export class Daemon implements ApiBackend {
   /** The workspace index: the library API the local API and telemetry answer from. */
   readonly index: WorkspaceIndex;
-  readonly watcher: Watcher;
+  readonly api: ApiServer;
+  /** The TCP port the API listens on, when it does (useful with --api-listen 127.0.0.1:0). */
+  apiPort: number | undefined;
+  private client: ContainerdClient | undefined;
+  private watcherInstance: Watcher | undefined;
+  private readonly firstSyncListeners = new Set<() => void>();
+  private stopping: Promise<void> | undefined;
 
   private constructor(
     readonly config: RunConfig,
     private readonly logger: Logger,
-    private readonly client: ContainerdClient,
   ) {
     this.index = new WorkspaceIndex({
       labels: config.labels,
@@ -29,48 +35,101 @@ export class Daemon {
       podNamespaces: config.podNamespaces,
       pathMapping: config.pathMapping,
     });
-    this.watcher = new Watcher({
-      client,
-      index: this.index,
-      logger: logger.child({ component: "watcher" }),
-      mountinfoPath: config.mountinfo,
-      pathMapping: config.pathMapping,
+    this.api = new ApiServer(this, logger.child({ component: "api" }), { maxWaitMs: config.apiMaxWaitMs });
+  }
+
+  /** Starts every part; on failure stops what started and throws a CtrwatchError with one clear sentence. */
+  static async start(config: RunConfig, logger: Logger, signal?: AbortSignal): Promise<Daemon> {
+    logger.info("ctrwatch starting", { version: ctrwatchVersion, pid: process.pid });
+    const daemon = new Daemon(config, logger);
+    try {
+      await daemon.serveApi();
+      await daemon.watchContainerd(signal);
+    } catch (error) {
+      await daemon.shutdown("start failed", { quiet: true });
+      throw error;
+    }
+    return daemon;
+  }
+
+  get watcher(): Watcher | undefined {
+    return this.watcherInstance;
+  }
+
+  readiness(): ReadinessView {
+    const state = this.watcherInstance?.state;
+    return {
+      containerd: state === "ready" || state === "syncing" ? "serving" : "unreachable",
+      synced: this.watcherInstance?.synced ?? false,
+      ready: this.watcherInstance?.ready ?? false,
+    };
+  }
+
+  onFirstSync(listener: () => void): () => void {
+    if (this.watcherInstance?.synced) {
+      listener();
+      return () => {};
+    }
+    this.firstSyncListeners.add(listener);
+    return () => this.firstSyncListeners.delete(listener);
+  }
+
+  private async serveApi(): Promise<void> {
+    const { apiSocket, apiSocketGid, apiListen } = this.config;
+    if (apiSocket !== undefined) await this.api.listenUnix(apiSocket, apiSocketGid);
+    if (apiListen !== undefined) this.apiPort = await this.api.listenTcp(apiListen);
+    this.logger.info("serving the local API", {
+      socket: apiSocket ?? null,
+      tcp: apiListen ? `${apiListen.host}:${this.apiPort}` : null,
     });
   }
 
-  /** Connects to containerd and starts every part; throws a CtrwatchError with one clear sentence on failure. */
-  static async start(config: RunConfig, logger: Logger, signal?: AbortSignal): Promise<Daemon> {
-    logger.info("ctrwatch starting", { version: ctrwatchVersion, pid: process.pid });
+  private async watchContainerd(signal: AbortSignal | undefined): Promise<void> {
+    const config = this.config;
     const { client, version, check } = await connectContainerd({
       socketPath: config.containerdSocket,
       namespace: config.namespace,
       signal,
     });
-    logger.info("connected to containerd", {
+    this.client = client;
+    this.logger.info("connected to containerd", {
       socket: config.containerdSocket,
       namespace: config.namespace,
       containerdVersion: version.version,
       containerdRevision: version.revision,
     });
     if (!check.supported) {
-      logger.warn("this containerd version is not one ctrwatch supports; going on", {
+      this.logger.warn("this containerd version is not one ctrwatch supports; going on", {
         containerdVersion: version.version,
         supported: supportedContainerdSeries.join(", "),
       });
     }
-    const daemon = new Daemon(config, logger, client);
-    daemon.watcher.start();
-    return daemon;
+    const watcher = new Watcher({
+      client,
+      index: this.index,
+      logger: this.logger.child({ component: "watcher" }),
+      mountinfoPath: config.mountinfo,
+      pathMapping: config.pathMapping,
+    });
+    this.watcherInstance = watcher;
+    const off = watcher.onStateChange((state) => {
+      if (state !== "ready") return;
+      off();
+      for (const listener of [...this.firstSyncListeners]) listener();
+      this.firstSyncListeners.clear();
+    });
+    watcher.start();
   }
 
   /** Stops every part in reverse order of start. Safe to call more than once. */
-  shutdown(reason: string): Promise<void> {
+  shutdown(reason: string, options: { quiet?: boolean } = {}): Promise<void> {
     this.stopping ??= (async () => {
-      this.logger.info("ctrwatch stopping", { reason });
-      await this.watcher.close();
+      if (!options.quiet) this.logger.info("ctrwatch stopping", { reason });
+      await this.api.close();
+      await this.watcherInstance?.close();
       this.index.close();
-      this.client.close();
-      this.logger.info("ctrwatch stopped");
+      this.client?.close();
+      if (!options.quiet) this.logger.info("ctrwatch stopped");
     })();
     return this.stopping;
   }

@@ -22,8 +22,16 @@ export const errorCodes = [
   "permission_denied",
   /** Something already holds a resource we need (the API socket, say). */
   "conflict",
-  /** A limit was reached (concurrent waits, body size). */
+  /** A limit was reached. */
   "resource_exhausted",
+  /** API: the limit of concurrent waits is reached. */
+  "too_many_waits",
+  /** API: a body, URL or headers too large. */
+  "too_large",
+  /** API: a known path asked with a method other than GET. */
+  "method_not_allowed",
+  /** API: containerd is unreachable or the first sync is not done. */
+  "not_ready",
   /** A bug, or a failure with no better code. */
   "internal",
 ] as const;

@@ -4,6 +4,7 @@
  */
 import { CtrwatchError } from "../errors.js";
 import { ctrwatchVersion } from "../version.js";
+import { clientCommands, runClientCommand } from "./client-commands.js";
 import { type CommandIo, ExitCode, processIo } from "./io.js";
 import { runCommand } from "./run.js";
 
@@ -11,6 +12,12 @@ type Command = (argv: readonly string[], io: CommandIo) => Promise<number>;
 
 const commands: Record<string, { run: Command; summary: string }> = {
   run: { run: runCommand, summary: "the daemon: watch containerd, keep the index, report telemetry" },
+  ...Object.fromEntries(
+    Object.entries(clientCommands).map(([name, command]) => [
+      name,
+      { run: (argv: readonly string[], io: CommandIo) => runClientCommand(name, argv, io), summary: command.summary },
+    ]),
+  ),
 };
 
 function usage(): string {

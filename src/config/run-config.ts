@@ -1,4 +1,8 @@
 /** The configuration of `ctrwatch run`: its flags (contract: Command line) and their validation. */
+
+import { parseDuration } from "../api/duration.js";
+import { type ListenAddress, parseListenAddress } from "../api/listen-address.js";
+import { resolveGroup } from "../api/unix-socket.js";
 import { CtrwatchError } from "../errors.js";
 import type { WorkspaceLabels } from "../index/classify.js";
 import { PathMapping } from "../index/path-mapping.js";
@@ -69,6 +73,33 @@ export const runFlags: readonly FlagSpec[] = [
     default: "/proc/self/mountinfo",
     description: "the node's mount table (in a container: the host's /proc/1/mountinfo, mounted in)",
   },
+  {
+    name: "api-socket",
+    type: "string",
+    valueName: "PATH",
+    default: "/run/ctrwatch/api.sock",
+    description: "the local API on a unix socket, mode 0660; '' turns it off",
+  },
+  {
+    name: "api-socket-group",
+    type: "string",
+    valueName: "NAME",
+    description: "group owning the socket, so non-root node agents can use it",
+  },
+  {
+    name: "api-listen",
+    type: "string",
+    valueName: "HOST:PORT",
+    description: "the API on TCP as well; a non-loopback host needs --api-allow-remote",
+  },
+  { name: "api-allow-remote", type: "boolean", description: "allow --api-listen on a non-loopback address" },
+  {
+    name: "api-max-wait",
+    type: "string",
+    valueName: "DURATION",
+    default: "10m",
+    description: "longest timeout a wait may ask for",
+  },
   { name: "log-level", type: "string", valueName: "LEVEL", default: "info", description: "debug, info, warn or error" },
   {
     name: "log-format",
@@ -91,6 +122,11 @@ export interface RunConfig {
   readonly workspaceContainer: string;
   readonly logLevel: LogLevel;
   readonly logFormat: LogFormat;
+  /** undefined: no unix socket. */
+  readonly apiSocket: string | undefined;
+  readonly apiSocketGid: number | undefined;
+  readonly apiListen: ListenAddress | undefined;
+  readonly apiMaxWaitMs: number;
 }
 
 export function parseRunConfig(argv: readonly string[], env: NodeJS.ProcessEnv): RunConfig | "help" {
@@ -118,6 +154,12 @@ function toRunConfig(values: FlagValues): RunConfig {
   };
   const workspaceContainer = stringValue(values, "workspace-container");
   if (workspaceContainer === "") throw new CtrwatchError("bad_request", "--workspace-container must not be empty");
+  const apiSocket = stringValue(values, "api-socket");
+  if (apiSocket !== "" && !apiSocket.startsWith("/")) {
+    throw new CtrwatchError("bad_request", `--api-socket ${JSON.stringify(apiSocket)} must be an absolute path`);
+  }
+  const group = values["api-socket-group"];
+  const listen = values["api-listen"];
   const mountinfo = stringValue(values, "mountinfo");
   if (mountinfo === "") throw new CtrwatchError("bad_request", "--mountinfo must not be empty");
   return {
@@ -132,6 +174,10 @@ function toRunConfig(values: FlagValues): RunConfig {
       ownerId: label("label-owner-id"),
     },
     workspaceContainer,
+    apiSocket: apiSocket === "" ? undefined : apiSocket,
+    apiSocketGid: typeof group === "string" ? resolveGroup(group) : undefined,
+    apiListen: typeof listen === "string" ? parseListenAddress(listen, values["api-allow-remote"] === true) : undefined,
+    apiMaxWaitMs: parseFlagDuration(stringValue(values, "api-max-wait"), "--api-max-wait"),
     logLevel: oneOf(values, "log-level", logLevels),
     logFormat: oneOf(values, "log-format", logFormats),
   };
@@ -145,4 +191,14 @@ Watches containerd, keeps the index of workspace pods and reports their lifecycl
 Flags:
 ${flagsHelp(runFlags)}
 `;
+}
+
+function parseFlagDuration(text: string, flag: string): number {
+  try {
+    const ms = parseDuration(text);
+    if (ms === 0) throw new CtrwatchError("bad_request", "must be above 0");
+    return ms;
+  } catch (error) {
+    throw new CtrwatchError("bad_request", `${flag} ${JSON.stringify(text)}: ${(error as Error).message}`);
+  }
 }

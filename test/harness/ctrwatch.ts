@@ -1,5 +1,7 @@
 /** Runs the real `ctrwatch` command (its TypeScript entry point through tsx) as a child process. */
 import { type ChildProcess, spawn } from "node:child_process";
+import { rm } from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -11,14 +13,33 @@ export interface Exit {
   readonly signal: NodeJS.Signals | null;
 }
 
+let socketCount = 0;
+
+/** A fresh API socket path for a `ctrwatch run` under test (never the system's /run/ctrwatch/api.sock). */
+export function testApiSocket(): string {
+  return path.join(os.tmpdir(), `ctrwatch-api-${process.pid}-${++socketCount}`, "api.sock");
+}
+
 export class CtrwatchProcess {
   stdout = "";
   stderr = "";
   readonly exited: Promise<Exit>;
+  /** The API socket of `ctrwatch run` (added to its flags unless they name one). */
+  readonly apiSocket: string | undefined;
   private readonly child: ChildProcess;
   private readonly waiters = new Set<() => void>();
+  /** A socket folder this harness made up (and removes). */
+  private readonly ownSocketFolder: string | undefined;
 
   constructor(args: readonly string[], env: NodeJS.ProcessEnv = {}) {
+    if (args[0] === "run" && !args.includes("--api-socket")) {
+      this.apiSocket = testApiSocket();
+      this.ownSocketFolder = path.dirname(this.apiSocket);
+      args = [...args, "--api-socket", this.apiSocket];
+    } else {
+      const at = args.indexOf("--api-socket");
+      this.apiSocket = at >= 0 ? args[at + 1] : undefined;
+    }
     this.child = spawn(process.execPath, ["--import", "tsx", entry, ...args], {
       cwd: repoRoot,
       env: { ...process.env, ...env },
@@ -72,10 +93,12 @@ export class CtrwatchProcess {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
   }
 
-  /** SIGKILLs the process if it still runs (test cleanup). */
+  /** SIGKILLs the process if it still runs (test cleanup), and removes its test socket folder. */
   async kill(): Promise<Exit> {
     this.signal("SIGKILL");
-    return this.exited;
+    const exit = await this.exited;
+    if (this.ownSocketFolder) await rm(this.ownSocketFolder, { recursive: true, force: true });
+    return exit;
   }
 }
 
@@ -88,5 +111,6 @@ export async function runCtrwatch(
   const timer = setTimeout(() => child.signal("SIGKILL"), options.timeoutMs ?? 30_000);
   const exit = await child.exited;
   clearTimeout(timer);
+  await child.kill();
   return { ...exit, stdout: child.stdout, stderr: child.stderr };
 }

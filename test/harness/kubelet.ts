@@ -198,8 +198,9 @@ export class Kubelet {
     await this.call(rpc.stopPodSandbox, { podSandboxId: pod.id }, 60_000);
   }
 
-  /** StopPodSandbox + RemovePodSandbox (which removes its containers too), then the pod's cgroup folders. */
+  /** StopPodSandbox + RemovePodSandbox (which removes its containers too), then the pod's cgroup folders. Idempotent. */
   async removePod(pod: Pod): Promise<void> {
+    if (!this.pods.has(pod.id)) return; // removed already
     await this.stopPod(pod);
     await this.call(rpc.removePodSandbox, { podSandboxId: pod.id }, 60_000);
     this.pods.delete(pod.id);

@@ -64,7 +64,6 @@ function skipping<Context>(test: TestFn<Context>, reason: string): TestFn<Contex
     return Object.assign((...args: unknown[]) => fn(...args), { always: h.always?.skip ?? fn, skip: fn });
   };
   const stand = Object.assign(skipTest, {
-    serial: skipTest,
     skip: skipTest,
     only: skipTest,
     failing: skipTest,
@@ -76,5 +75,6 @@ function skipping<Context>(test: TestFn<Context>, reason: string): TestFn<Contex
     beforeEach: hook(test.beforeEach),
     afterEach: hook(test.afterEach),
   });
+  Object.assign(stand, { serial: stand }); // test.serial.before(...) and test.serial(...) skip the same way
   return stand as unknown as TestFn<Context>;
 }

@@ -1,0 +1,40 @@
+/** `--api-listen HOST:PORT`: parsed, and refused off loopback unless remote access was asked for. */
+import { isIP } from "node:net";
+import { CtrwatchError } from "../errors.js";
+
+export interface ListenAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+export function parseListenAddress(text: string, allowRemote: boolean): ListenAddress {
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
+  const host = match?.[1] ?? match?.[2];
+  const port = Number(match?.[3]);
+  if (!match || !host || !Number.isInteger(port) || port > 65_535) {
+    throw new CtrwatchError(
+      "bad_request",
+      `--api-listen ${JSON.stringify(text)} is not HOST:PORT (e.g. 127.0.0.1:9595)`,
+    );
+  }
+  if (host !== "localhost" && isIP(host) === 0) {
+    throw new CtrwatchError(
+      "bad_request",
+      `--api-listen host ${JSON.stringify(host)} must be an IP address or localhost`,
+    );
+  }
+  if (!allowRemote && !isLoopback(host)) {
+    throw new CtrwatchError(
+      "bad_request",
+      `refusing to serve the API on non-loopback ${host} without --api-allow-remote (the API has no authentication)`,
+    );
+  }
+  return { host, port };
+}
+
+export function isLoopback(host: string): boolean {
+  if (host === "localhost" || host === "::1") return true;
+  if (isIP(host) === 4) return host.startsWith("127.");
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(host);
+  return mapped?.[1] ? mapped[1].startsWith("127.") : false;
+}
