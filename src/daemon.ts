@@ -11,6 +11,9 @@ import { connectContainerd } from "./containerd/connect.js";
 import { supportedContainerdSeries } from "./containerd/version.js";
 import { WorkspaceIndex } from "./index/workspace-index.js";
 import type { Logger } from "./log.js";
+import { lifecycleInstruments, observeState } from "./telemetry/instruments.js";
+import { LifecycleSpans } from "./telemetry/lifecycle-spans.js";
+import { Telemetry } from "./telemetry/telemetry.js";
 import { ctrwatchVersion } from "./version.js";
 import { Watcher } from "./watcher/watcher.js";
 
@@ -22,6 +25,8 @@ export class Daemon implements ApiBackend {
   apiPort: number | undefined;
   private client: ContainerdClient | undefined;
   private watcherInstance: Watcher | undefined;
+  private telemetryInstance: Telemetry | undefined;
+  private spans: LifecycleSpans | undefined;
   private readonly firstSyncListeners = new Set<() => void>();
   private stopping: Promise<void> | undefined;
 
@@ -54,6 +59,15 @@ export class Daemon implements ApiBackend {
 
   get watcher(): Watcher | undefined {
     return this.watcherInstance;
+  }
+
+  get telemetry(): Telemetry | undefined {
+    return this.telemetryInstance;
+  }
+
+  /** The lifecycle tracer (its memory can be inspected by tests). */
+  get lifecycleSpans(): LifecycleSpans | undefined {
+    return this.spans;
   }
 
   readiness(): ReadinessView {
@@ -104,6 +118,24 @@ export class Daemon implements ApiBackend {
         supported: supportedContainerdSeries.join(", "),
       });
     }
+    const telemetry = Telemetry.start({
+      config: config.telemetry,
+      env: process.env,
+      logger: this.logger.child({ component: "telemetry" }),
+      containerdVersion: version.version,
+    });
+    this.telemetryInstance = telemetry;
+    this.spans = new LifecycleSpans({
+      telemetry,
+      instruments: lifecycleInstruments(telemetry.meter),
+      workspaceContainer: config.workspaceContainer,
+    });
+    this.index.onChange(this.spans.onChange);
+    observeState(telemetry.meter, {
+      index: this.index,
+      stats: () => this.watcherInstance?.stats,
+      spans: telemetry.spans,
+    });
     const watcher = new Watcher({
       client,
       index: this.index,
@@ -128,6 +160,7 @@ export class Daemon implements ApiBackend {
       await this.api.close();
       await this.watcherInstance?.close();
       this.index.close();
+      await this.telemetryInstance?.shutdown(5_000);
       this.client?.close();
       if (!options.quiet) this.logger.info("ctrwatch stopped");
     })();

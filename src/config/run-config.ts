@@ -7,6 +7,7 @@ import { CtrwatchError } from "../errors.js";
 import type { WorkspaceLabels } from "../index/classify.js";
 import { PathMapping } from "../index/path-mapping.js";
 import { type LogFormat, type LogLevel, logFormats, logLevels } from "../log.js";
+import { type TelemetryConfig, telemetryConfigFromEnv } from "../telemetry/telemetry-config.js";
 import { type FlagSpec, type FlagValues, flagsHelp, listValue, oneOf, parseFlags, stringValue } from "./flags.js";
 
 export const runFlags: readonly FlagSpec[] = [
@@ -127,15 +128,17 @@ export interface RunConfig {
   readonly apiSocketGid: number | undefined;
   readonly apiListen: ListenAddress | undefined;
   readonly apiMaxWaitMs: number;
+  /** From the OTEL_* environment. */
+  readonly telemetry: TelemetryConfig;
 }
 
 export function parseRunConfig(argv: readonly string[], env: NodeJS.ProcessEnv): RunConfig | "help" {
   const { values } = parseFlags(runFlags, argv, env);
   if (values.help === true) return "help";
-  return toRunConfig(values);
+  return toRunConfig(values, env);
 }
 
-function toRunConfig(values: FlagValues): RunConfig {
+function toRunConfig(values: FlagValues, env: NodeJS.ProcessEnv): RunConfig {
   const containerdSocket = stringValue(values, "containerd-socket");
   if (containerdSocket === "") throw new CtrwatchError("bad_request", "--containerd-socket must not be empty");
   const namespace = stringValue(values, "namespace");
@@ -178,6 +181,7 @@ function toRunConfig(values: FlagValues): RunConfig {
     apiSocketGid: typeof group === "string" ? resolveGroup(group) : undefined,
     apiListen: typeof listen === "string" ? parseListenAddress(listen, values["api-allow-remote"] === true) : undefined,
     apiMaxWaitMs: parseFlagDuration(stringValue(values, "api-max-wait"), "--api-max-wait"),
+    telemetry: telemetryConfigFromEnv(env),
     logLevel: oneOf(values, "log-level", logLevels),
     logFormat: oneOf(values, "log-format", logFormats),
   };

@@ -1,5 +1,5 @@
 /** One workspace in the index: its pod's facts, its sandbox and its current workspace container. */
-import { createHash } from "node:crypto";
+import { traceIdOf } from "../util/trace-ids.js";
 import type { SandboxFacts } from "./classify.js";
 import { Phase, type Step, type TrackedContainer } from "./tracked-container.js";
 import type { LifecycleStep, WorkspaceState } from "./types.js";
@@ -47,7 +47,7 @@ export class WorkspaceEntry {
 
   /** The first 16 bytes of SHA-256(instanceId), as 32 lowercase hex digits (contract: Telemetry). */
   get traceId(): string {
-    this.cachedTraceId ??= createHash("sha256").update(this.instanceId).digest("hex").slice(0, 32);
+    this.cachedTraceId ??= traceIdOf(this.instanceId);
     return this.cachedTraceId;
   }
 

@@ -39,6 +39,8 @@ export interface IndexChange {
   readonly workspace: Workspace;
   /** The record that caused it; undefined when a list (reconcile) did. */
   readonly record: LifecycleRecord | undefined;
+  /** The entry behind it, with each step's time and whether it was seen live. Listeners must not change it. */
+  readonly entry: WorkspaceEntry;
 }
 
 export type ChangeListener = (change: IndexChange) => void;
@@ -407,13 +409,13 @@ export class WorkspaceIndex {
       this.containerWaiters.notify(entry.instanceId);
       this.stopWaiters.notify(entry.instanceId);
       if (this.listeners.size === 0) continue;
-      const change: IndexChange = { type, workspace: workspaceView(entry, this.mapping), record };
+      const change: IndexChange = { type, workspace: workspaceView(entry, this.mapping), record, entry };
       for (const listener of this.listeners) listener(change);
     }
   }
 }
 
-/** Fills a step's time when it was unknown or only learned from a list; returns whether it changed. */
+/** Records a step, or a better time for it; returns whether anything changed. */
 function fill(
   container: TrackedContainer,
   step: "taskCreated" | "taskStarted" | "taskExited" | "taskDeleted",
@@ -421,8 +423,16 @@ function fill(
   seen: boolean,
 ): boolean {
   const current = container[step];
-  if (current && (current.seen || !seen) && (current.at !== undefined || at === undefined)) return false;
-  container[step] = { at: at ?? current?.at, seen: seen || (current?.seen ?? false) };
+  if (!current) {
+    container[step] = { at, seen };
+    return true;
+  }
+  // A step is "seen" only if ctrwatch learned of it from its event first. A live event for a step first learned from
+  // a list (it arrived late, or was buffered while listing) still brings containerd's own time, but does not make
+  // this process an observer of it: another process may have seen it already (telemetry relies on that).
+  const better = at !== undefined && (current.at === undefined || (seen && !current.seen && at !== current.at));
+  if (!better) return false;
+  container[step] = { at, seen: current.seen };
   return true;
 }
 

@@ -1,0 +1,191 @@
+/**
+ * The OpenTelemetry setup: NodeSDK with OTLP trace and metric exporters (gRPC unless configured otherwise), the
+ * contract's resource, deterministic span IDs, bounded and accounted span export, cumulative metrics. With no
+ * endpoint (or OTEL_SDK_DISABLED) nothing is exported and the tracer and meter are no-ops: the index, the API and
+ * the timings in it work the same.
+ */
+import { type DiagLogger, DiagLogLevel, diag, type Meter, metrics, type Tracer, trace } from "@opentelemetry/api";
+import { OTLPMetricExporter as GrpcMetricExporter } from "@opentelemetry/exporter-metrics-otlp-grpc";
+import { OTLPMetricExporter as JsonMetricExporter } from "@opentelemetry/exporter-metrics-otlp-http";
+import { OTLPMetricExporter as ProtoMetricExporter } from "@opentelemetry/exporter-metrics-otlp-proto";
+import { OTLPTraceExporter as GrpcTraceExporter } from "@opentelemetry/exporter-trace-otlp-grpc";
+import { OTLPTraceExporter as JsonTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
+import { OTLPTraceExporter as ProtoTraceExporter } from "@opentelemetry/exporter-trace-otlp-proto";
+import {
+  AggregationTemporality,
+  PeriodicExportingMetricReader,
+  type PushMetricExporter,
+} from "@opentelemetry/sdk-metrics";
+import { NodeSDK } from "@opentelemetry/sdk-node";
+import { BatchSpanProcessor, type SpanExporter } from "@opentelemetry/sdk-trace-base";
+import type { Logger } from "../log.js";
+import { ctrwatchVersion } from "../version.js";
+import { DeterministicIds } from "./deterministic-ids.js";
+import { ctrwatchResource } from "./resource.js";
+import { BoundedSpanProcessor, CountingSpanExporter, SpanAccounting } from "./span-accounting.js";
+import type { OtlpProtocol, TelemetryConfig } from "./telemetry-config.js";
+
+export const INSTRUMENTATION_SCOPE = "ctrwatch";
+/** Spans handed to the exporter and not yet through it; beyond this they are dropped and counted. */
+export const MAX_PENDING_SPANS = 2_048;
+
+export interface TelemetryOptions {
+  readonly config: TelemetryConfig;
+  readonly env: NodeJS.ProcessEnv;
+  readonly logger: Logger;
+  readonly containerdVersion: string | undefined;
+}
+
+export class Telemetry {
+  readonly ids = new DeterministicIds();
+  readonly spans = new SpanAccounting();
+  private sdk: NodeSDK | undefined;
+  private stopping: Promise<void> | undefined;
+  private dropReport: NodeJS.Timeout | undefined;
+
+  private constructor(
+    readonly config: TelemetryConfig,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Builds and starts the SDK (or nothing, and says so once). */
+  static start(options: TelemetryOptions): Telemetry {
+    const { config, logger } = options;
+    const telemetry = new Telemetry(config, logger);
+    if (config.disabled) {
+      logger.info("telemetry is off (OTEL_SDK_DISABLED=true): nothing is exported");
+      return telemetry;
+    }
+    if (!config.traces.enabled && !config.metrics.enabled) {
+      logger.info("no OTLP endpoint is set (OTEL_EXPORTER_OTLP_ENDPOINT): traces and metrics are not exported");
+      return telemetry;
+    }
+    diag.setLogger(throttledDiag(logger), DiagLogLevel.WARN);
+    const spanProcessors = config.traces.enabled
+      ? [
+          new BoundedSpanProcessor(
+            new BatchSpanProcessor(new CountingSpanExporter(traceExporter(config.traces.protocol), telemetry.spans), {
+              maxQueueSize: MAX_PENDING_SPANS,
+              scheduledDelayMillis: 1_000,
+            }),
+            telemetry.spans,
+            MAX_PENDING_SPANS,
+          ),
+        ]
+      : [];
+    const metricReaders = config.metrics.enabled
+      ? [
+          new PeriodicExportingMetricReader({
+            exporter: metricExporter(config.metrics.protocol),
+            exportIntervalMillis: config.metricExportIntervalMs,
+            exportTimeoutMillis: Math.min(config.metricExportTimeoutMs, config.metricExportIntervalMs),
+          }),
+        ]
+      : [];
+    telemetry.sdk = new NodeSDK({
+      resource: ctrwatchResource({
+        env: options.env,
+        serviceName: config.serviceName,
+        containerdVersion: options.containerdVersion,
+      }),
+      autoDetectResources: false,
+      idGenerator: telemetry.ids,
+      spanProcessors,
+      metricReaders,
+      logRecordProcessors: [],
+      instrumentations: [],
+    });
+    telemetry.sdk.start();
+    telemetry.dropReport = setInterval(() => telemetry.reportDrops(), 60_000).unref();
+    logger.info("exporting telemetry over OTLP", {
+      traces: config.traces.enabled ? `${config.traces.protocol} ${config.traces.endpoint}` : "off",
+      metrics: config.metrics.enabled ? `${config.metrics.protocol} ${config.metrics.endpoint}` : "off",
+      metricExportIntervalMs: config.metricExportIntervalMs,
+    });
+    return telemetry;
+  }
+
+  get tracer(): Tracer {
+    return trace.getTracer(INSTRUMENTATION_SCOPE, ctrwatchVersion);
+  }
+
+  get meter(): Meter {
+    return metrics.getMeter(INSTRUMENTATION_SCOPE, ctrwatchVersion);
+  }
+
+  /** Flushes and stops the SDK within `timeoutMs`; never throws (the collector may be down). Idempotent. */
+  shutdown(timeoutMs = 5_000): Promise<void> {
+    this.stopping ??= (async () => {
+      if (this.dropReport) clearInterval(this.dropReport);
+      if (!this.sdk) return;
+      let timer: NodeJS.Timeout | undefined;
+      const outcome = await Promise.race([
+        this.sdk.shutdown().then(
+          () => "flushed",
+          (error: unknown) => `failed: ${String(error)}`,
+        ),
+        new Promise<string>((resolve) => {
+          timer = setTimeout(() => resolve("timed out"), timeoutMs).unref();
+        }),
+      ]);
+      clearTimeout(timer);
+      this.reportDrops();
+      this.logger.info("telemetry stopped", {
+        flush: outcome,
+        spansExported: this.spans.exported,
+        spansDropped: this.spans.dropped,
+      });
+      diag.disable();
+    })();
+    return this.stopping;
+  }
+
+  private lastReportedDrops = 0;
+
+  /** Logs spans dropped since the last report, once per interval. */
+  private reportDrops(): void {
+    const dropped = this.spans.dropped;
+    if (dropped === this.lastReportedDrops) return;
+    this.logger.warn("spans were dropped: the collector is unreachable or too slow", {
+      droppedSinceLastReport: dropped - this.lastReportedDrops,
+      droppedTotal: dropped,
+      queueFull: this.spans.droppedQueueFull,
+      exportFailed: this.spans.droppedExportFailed,
+    });
+    this.lastReportedDrops = dropped;
+  }
+}
+
+function traceExporter(protocol: OtlpProtocol): SpanExporter {
+  if (protocol === "http/protobuf") return new ProtoTraceExporter();
+  if (protocol === "http/json") return new JsonTraceExporter();
+  return new GrpcTraceExporter();
+}
+
+function metricExporter(protocol: OtlpProtocol): PushMetricExporter {
+  // The contract fixes cumulative temporality, whatever OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE says.
+  const options = { temporalityPreference: AggregationTemporality.CUMULATIVE };
+  if (protocol === "http/protobuf") return new ProtoMetricExporter(options);
+  if (protocol === "http/json") return new JsonMetricExporter(options);
+  return new GrpcMetricExporter(options);
+}
+
+/** The SDK's own warnings (export failures while a collector is down, say) at most once a minute per message kind. */
+function throttledDiag(logger: Logger): DiagLogger {
+  const last = new Map<string, number>();
+  const log =
+    (level: "warn" | "error") =>
+    (message: string, ...args: unknown[]) => {
+      const key = message.slice(0, 60);
+      const now = Date.now();
+      if ((last.get(key) ?? 0) > now - 60_000) return;
+      if (last.size > 100) last.clear();
+      last.set(key, now);
+      logger[level](
+        `opentelemetry: ${message}`,
+        args.length ? { detail: args.map(String).join(" ").slice(0, 500) } : {},
+      );
+    };
+  const ignore = () => {};
+  return { error: log("error"), warn: log("warn"), info: ignore, debug: ignore, verbose: ignore };
+}
