@@ -1,6 +1,6 @@
 /**
- * The daemon's core loop: containerd → index. This is the one place where a containerd event becomes an index
- * change (`handle`).
+ * The daemon's core loop: containerd → index. Events become index records in `event-records.ts`; `handle` applies
+ * them in arrival order.
  *
  * Each round: subscribe (filtered to the namespace) first, then list containers and tasks and reconcile the index,
  * then apply the events buffered meanwhile and every later one, in order. containerd has no replay, so the
@@ -17,9 +17,10 @@
 import { readFile } from "node:fs/promises";
 import type { ContainerdClient } from "../containerd/client.js";
 import type { Envelope } from "../containerd/events.js";
+import type { ContainerRecord } from "../containerd/records.js";
 import { CtrwatchError } from "../errors.js";
 import { PathMapping } from "../index/path-mapping.js";
-import type { LifecycleRecord, ListedTask, Snapshot } from "../index/types.js";
+import type { ListedTask, Snapshot } from "../index/types.js";
 import type { WorkspaceIndex } from "../index/workspace-index.js";
 import type { Logger } from "../log.js";
 import { type MountInfo, parseMountInfo } from "../node/mountinfo.js";
@@ -27,6 +28,7 @@ import { processStartTime } from "../node/proc.js";
 import { Backoff, type BackoffOptions, sleep } from "../util/backoff.js";
 import { LogOnce } from "../util/log-once.js";
 import { allowedTransitions, type ConnectionState } from "./connection-state.js";
+import { type EventIo, lifecycleRecordOf } from "./event-records.js";
 import { WatcherStats } from "./stats.js";
 import { PathChecker, pathsFromMountTable, pathsFromTaskCreate } from "./task-paths.js";
 
@@ -252,76 +254,34 @@ export class Watcher {
 
   // ---------------------------------------------------------------------------------------------- events
 
-  /** The one place where a containerd event becomes an index change. */
+  /** Counts an event, reports bad ones once, and applies its record (built in event-records.ts) to the index. */
   private async handle(envelope: Envelope): Promise<void> {
     this.stats.countEvent(envelope.topic);
     const event = envelope.event;
-    const at = envelope.timestamp;
-    let record: LifecycleRecord | undefined;
-    switch (event.kind) {
-      case "ContainerCreate":
-      case "ContainerUpdate":
-        record = await this.containerRecord(event.id, at);
-        break;
-      case "ContainerDelete":
-        record = { kind: "container-deleted", containerId: event.id, at };
-        break;
-      case "TaskCreate": {
-        const paths = await pathsFromTaskCreate(event.bundle, event.rootfs, this.checker);
-        this.reportMissing(event.containerId, paths.missing);
-        record = {
-          kind: "task-created",
-          containerId: event.containerId,
-          pid: event.pid,
-          at,
-          ...(paths.rootfs ? { rootfs: paths.rootfs } : {}),
-          ...(paths.upperdir ? { upperdir: paths.upperdir } : {}),
-        };
-        break;
-      }
-      case "TaskStart":
-        record = { kind: "task-started", containerId: event.containerId, pid: event.pid, at };
-        break;
-      case "TaskExit":
-        record = {
-          kind: "task-exited",
-          containerId: event.containerId,
-          execId: event.id,
-          pid: event.pid,
-          exitCode: event.exitStatus,
-          exitedAt: event.exitedAt,
-          at,
-        };
-        break;
-      case "TaskDelete":
-        record = {
-          kind: "task-deleted",
-          containerId: event.containerId,
-          execId: event.id,
-          pid: event.pid,
-          exitCode: event.exitStatus,
-          at,
-        };
-        break;
-      case "TaskOOM":
-        record = { kind: "task-oom", containerId: event.containerId, at };
-        break;
-      case "Undecodable":
-        this.stats.undecodable++;
-        this.once.log("warn", `undecodable:${event.typeUrl}`, "skipped an event that does not decode", {
-          topic: envelope.topic,
-          typeUrl: event.typeUrl,
-          error: event.error,
-        });
-        return;
-      case "Other":
-        return;
+    if (event.kind === "Undecodable") {
+      this.stats.undecodable++;
+      this.once.log("warn", `undecodable:${event.typeUrl}`, "skipped an event that does not decode", {
+        topic: envelope.topic,
+        typeUrl: event.typeUrl,
+        error: event.error,
+      });
+      return;
     }
+    const record = await lifecycleRecordOf(envelope, this.io);
     if (record) this.index.apply(record);
   }
 
+  private readonly io: EventIo = {
+    container: (id) => this.containerRecord(id),
+    taskPaths: async (containerId, bundle, rootfs) => {
+      const paths = await pathsFromTaskCreate(bundle, rootfs, this.checker);
+      this.reportMissing(containerId, paths.missing);
+      return paths;
+    },
+  };
+
   /** `/containers/create` carries no labels or spec: ask containerd. Gone already means nothing to record. */
-  private async containerRecord(id: string, at: bigint | undefined): Promise<LifecycleRecord | undefined> {
+  private async containerRecord(id: string): Promise<ContainerRecord | undefined> {
     try {
       const container = await this.client.getContainer(id);
       if (container.specError) {
@@ -330,7 +290,7 @@ export class Watcher {
           error: container.specError,
         });
       }
-      return { kind: "container", container, ...(at === undefined ? {} : { at }) };
+      return container;
     } catch (error) {
       if (CtrwatchError.is(error, "not_found")) return undefined;
       throw error; // containerd is unwell: end the round and resync
