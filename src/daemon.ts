@@ -11,9 +11,9 @@ import { connectContainerd } from "./containerd/connect.js";
 import { supportedContainerdSeries } from "./containerd/version.js";
 import { WorkspaceIndex } from "./index/workspace-index.js";
 import type { Logger } from "./log.js";
+import { startTelemetry, type TelemetryHandle } from "./telemetry/handle.js";
 import { lifecycleInstruments, observeState } from "./telemetry/instruments.js";
 import { LifecycleSpans } from "./telemetry/lifecycle-spans.js";
-import { Telemetry } from "./telemetry/telemetry.js";
 import { ctrwatchVersion } from "./version.js";
 import { Watcher } from "./watcher/watcher.js";
 
@@ -25,7 +25,7 @@ export class Daemon implements ApiBackend {
   apiPort: number | undefined;
   private client: ContainerdClient | undefined;
   private watcherInstance: Watcher | undefined;
-  private telemetryInstance: Telemetry | undefined;
+  private telemetryInstance: TelemetryHandle | undefined;
   private spans: LifecycleSpans | undefined;
   private readonly firstSyncListeners = new Set<() => void>();
   private stopping: Promise<void> | undefined;
@@ -61,7 +61,7 @@ export class Daemon implements ApiBackend {
     return this.watcherInstance;
   }
 
-  get telemetry(): Telemetry | undefined {
+  get telemetry(): TelemetryHandle | undefined {
     return this.telemetryInstance;
   }
 
@@ -118,7 +118,7 @@ export class Daemon implements ApiBackend {
         supported: supportedContainerdSeries.join(", "),
       });
     }
-    const telemetry = Telemetry.start({
+    const telemetry = await startTelemetry({
       config: config.telemetry,
       env: process.env,
       logger: this.logger.child({ component: "telemetry" }),
@@ -126,7 +126,8 @@ export class Daemon implements ApiBackend {
     });
     this.telemetryInstance = telemetry;
     this.spans = new LifecycleSpans({
-      telemetry,
+      sink: telemetry.sink,
+      resource: telemetry.resource,
       instruments: lifecycleInstruments(telemetry.meter),
       workspaceContainer: config.workspaceContainer,
     });

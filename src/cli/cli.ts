@@ -6,12 +6,15 @@ import { CtrwatchError } from "../errors.js";
 import { ctrwatchVersion } from "../version.js";
 import { clientCommands, runClientCommand } from "./client-commands.js";
 import { type CommandIo, ExitCode, processIo } from "./io.js";
-import { runCommand } from "./run.js";
 
 type Command = (argv: readonly string[], io: CommandIo) => Promise<number>;
 
 const commands: Record<string, { run: Command; summary: string }> = {
-  run: { run: runCommand, summary: "the daemon: watch containerd, keep the index, report telemetry" },
+  // Loaded on demand: the daemon's modules (gRPC, OpenTelemetry) would slow every client command down.
+  run: {
+    run: async (argv, io) => (await import("./run.js")).runCommand(argv, io),
+    summary: "the daemon: watch containerd, keep the index, report telemetry",
+  },
   ...Object.fromEntries(
     Object.entries(clientCommands).map(([name, command]) => [
       name,

@@ -50,6 +50,7 @@ export function fromRfc3339(text: string): UnixNanos | undefined {
 
 /** OpenTelemetry's HrTime: [seconds, nanoseconds]. */
 export function toHrTime(ns: UnixNanos): [number, number] {
+  if (ns >= 0n) return [Number(ns / NANOS_PER_SECOND), Number(ns % NANOS_PER_SECOND)]; // the usual case, cheaper
   const seconds = floorDiv(ns, NANOS_PER_SECOND);
   return [Number(seconds), Number(ns - seconds * NANOS_PER_SECOND)];
 }

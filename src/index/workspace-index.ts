@@ -36,10 +36,14 @@ export interface WorkspaceIndexOptions extends Partial<ClassifierOptions> {
 
 export interface IndexChange {
   readonly type: ChangeType;
+  /** The workspace after the change (a deleted one in its last state, `stopped`); built when first read. */
   readonly workspace: Workspace;
   /** The record that caused it; undefined when a list (reconcile) did. */
   readonly record: LifecycleRecord | undefined;
-  /** The entry behind it, with each step's time and whether it was seen live. Listeners must not change it. */
+  /**
+   * The entry behind it, with each step's time and whether it was seen live. Listeners read it (and `workspace`)
+   * during the call and must not change it.
+   */
   readonly entry: WorkspaceEntry;
 }
 
@@ -409,7 +413,17 @@ export class WorkspaceIndex {
       this.containerWaiters.notify(entry.instanceId);
       this.stopWaiters.notify(entry.instanceId);
       if (this.listeners.size === 0) continue;
-      const change: IndexChange = { type, workspace: workspaceView(entry, this.mapping), record, entry };
+      const mapping = this.mapping;
+      let view: Workspace | undefined;
+      const change: IndexChange = {
+        type,
+        record,
+        entry,
+        get workspace() {
+          view ??= workspaceView(entry, mapping);
+          return view;
+        },
+      };
       for (const listener of this.listeners) listener(change);
     }
   }

@@ -7,7 +7,7 @@ import type { Histogram, Meter } from "@opentelemetry/api";
 import { workspaceStates } from "../index/types.js";
 import type { WorkspaceIndex } from "../index/workspace-index.js";
 import type { WatcherStats } from "../watcher/stats.js";
-import type { SpanAccounting } from "./span-accounting.js";
+import type { SpanAccounting } from "./handle.js";
 
 export const DURATION_BUCKETS_SECONDS = [
   0.05, 0.1, 0.25, 0.5, 1, 2, 3, 4, 5, 6, 8, 10, 20, 30, 45, 60, 120, 180, 240, 300, 360, 480, 600, 900, 1200, 1800,

@@ -14,17 +14,19 @@
  * records (a record's created_at, an event's timestamp or exited_at) — never from an estimate. A phase whose start is
  * unknown is skipped and the root says `workspace.backfilled=true`. IDs are deterministic, so a restarted ctrwatch
  * continues the same trace: the root's span ID is derived from the sandbox's container ID, which every child knows
- * before the root is emitted. Startup spans and the readiness sample refer to the first start of a workspace
+ * before the root is emitted. Spans are handed to the SDK's span processor finished, with those IDs and times. Startup spans and the readiness sample refer to the first start of a workspace
  * container in the sandbox; every workspace container that stops gets its own workspace.stop.
  */
-import { type Attributes, ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, trace } from "@opentelemetry/api";
+import { type Attributes, SpanKind, SpanStatusCode, TraceFlags } from "@opentelemetry/api";
+import type { Resource } from "@opentelemetry/resources";
+import type { ReadableSpan } from "@opentelemetry/sdk-trace-base";
 import { nanosToSeconds, toHrTime, type UnixNanos } from "../containerd/timestamp.js";
 import type { Step, TrackedContainer } from "../index/tracked-container.js";
 import type { WorkspaceEntry } from "../index/workspace-entry.js";
 import type { IndexChange } from "../index/workspace-index.js";
 import { spanIdOf, traceIdOf } from "../util/trace-ids.js";
+import { ctrwatchVersion } from "../version.js";
 import type { LifecycleInstruments } from "./instruments.js";
-import type { Telemetry } from "./telemetry.js";
 
 export const SpanNames = {
   root: "workspace.startup",
@@ -37,6 +39,8 @@ export const SpanNames = {
 
 type SpanName = (typeof SpanNames)[keyof typeof SpanNames];
 
+const SCOPE = { name: "ctrwatch", version: ctrwatchVersion };
+
 interface SpanEvent {
   readonly name: string;
   readonly at: UnixNanos;
@@ -45,6 +49,9 @@ interface SpanEvent {
 /** What this process remembers of a workspace's trace until the workspace leaves. */
 interface TraceMemory {
   readonly sandboxId: string;
+  readonly traceId: string;
+  /** Every child's parent. */
+  readonly rootSpanId: string;
   /** Span events collected per span (name + container), until the span is emitted. */
   readonly events: Map<string, SpanEvent[]>;
   readonly emitted: Set<string>;
@@ -53,7 +60,14 @@ interface TraceMemory {
 }
 
 export interface LifecycleSpansOptions {
-  readonly telemetry: Pick<Telemetry, "tracer" | "ids">;
+  /**
+   * Where finished spans go (the SDK's span processor); undefined when traces are not exported. Spans are built as
+   * finished ReadableSpans with their explicit IDs and times and handed over directly: no tracer, no ID generator
+   * tricks, no span held open.
+   */
+  readonly sink: ((span: ReadableSpan) => void) | undefined;
+  /** The resource spans carry (required with a sink). */
+  readonly resource: Resource | undefined;
   readonly instruments: LifecycleInstruments;
   /** The workspace container's name (`k8s.container.name` on every span). */
   readonly workspaceContainer: string;
@@ -84,7 +98,14 @@ export class LifecycleSpans {
     }
     if (!memory) {
       if (change.type === "deleted") return;
-      memory = { sandboxId: entry.sandbox.id, events: new Map(), emitted: new Set(), stops: new Map() };
+      memory = {
+        sandboxId: entry.sandbox.id,
+        traceId: traceIdOf(instanceId),
+        rootSpanId: spanIdOf(instanceId, SpanNames.root, entry.sandbox.id),
+        events: new Map(),
+        emitted: new Set(),
+        stops: new Map(),
+      };
       this.memory.set(instanceId, memory);
     }
     const at = record.at;
@@ -236,29 +257,34 @@ export class LifecycleSpans {
     const events = memory.events.get(k) ?? [];
     memory.events.delete(k);
 
-    const traceId = traceIdOf(entry.instanceId);
-    const spanId = spanIdOf(entry.instanceId, name, idSource);
-    const attributes = this.attributes(entry, name === SpanNames.sandbox ? entry.sandbox : container, extra);
-    const { tracer, ids } = this.options.telemetry;
-    const parent =
-      name === SpanNames.root
-        ? ROOT_CONTEXT
-        : trace.setSpanContext(ROOT_CONTEXT, {
-            traceId,
-            spanId: spanIdOf(entry.instanceId, SpanNames.root, entry.sandbox.id),
-            traceFlags: TraceFlags.SAMPLED,
-            isRemote: true,
-          });
-    const span = ids.use({ traceId, spanId }, () =>
-      tracer.startSpan(
-        name,
-        { kind: SpanKind.INTERNAL, startTime: toHrTime(start), attributes, root: name === SpanNames.root },
-        parent,
-      ),
-    );
-    for (const event of events) span.addEvent(event.name, toHrTime(event.at));
-    if (extra.error) span.setStatus({ code: SpanStatusCode.ERROR, message: extra.error });
-    span.end(toHrTime(end));
+    const traceId = memory.traceId;
+    const spanId = name === SpanNames.root ? memory.rootSpanId : spanIdOf(entry.instanceId, name, idSource);
+    const { sink, resource } = this.options;
+    if (!sink || !resource) return true;
+    const context = { traceId, spanId, traceFlags: TraceFlags.SAMPLED };
+    const span: ReadableSpan = {
+      name,
+      kind: SpanKind.INTERNAL,
+      spanContext: () => context,
+      parentSpanContext:
+        name === SpanNames.root
+          ? undefined
+          : { traceId, spanId: memory.rootSpanId, traceFlags: TraceFlags.SAMPLED, isRemote: false },
+      startTime: toHrTime(start),
+      endTime: toHrTime(end),
+      duration: toHrTime(end - start),
+      status: extra.error ? { code: SpanStatusCode.ERROR, message: extra.error } : { code: SpanStatusCode.UNSET },
+      attributes: this.attributes(entry, name === SpanNames.sandbox ? entry.sandbox : container, extra),
+      links: [],
+      events: events.map((event) => ({ name: event.name, time: toHrTime(event.at) })),
+      ended: true,
+      resource,
+      instrumentationScope: SCOPE,
+      droppedAttributesCount: 0,
+      droppedEventsCount: 0,
+      droppedLinksCount: 0,
+    };
+    sink(span);
     return true;
   }
 

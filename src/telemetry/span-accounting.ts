@@ -7,20 +7,7 @@
 import { type Context, TraceFlags } from "@opentelemetry/api";
 import { type ExportResult, ExportResultCode } from "@opentelemetry/core";
 import type { ReadableSpan, Span, SpanExporter, SpanProcessor } from "@opentelemetry/sdk-trace-base";
-
-export class SpanAccounting {
-  /** Handed to the batch processor and not yet through the exporter. */
-  pending = 0;
-  exported = 0;
-  /** Dropped because too many were pending. */
-  droppedQueueFull = 0;
-  /** Dropped because the export failed for good. */
-  droppedExportFailed = 0;
-
-  get dropped(): number {
-    return this.droppedQueueFull + this.droppedExportFailed;
-  }
-}
+import type { SpanAccounting } from "./handle.js";
 
 /** Counts what the wrapped exporter sends and what it fails to send. */
 export class CountingSpanExporter implements SpanExporter {

@@ -1,44 +1,38 @@
 /**
  * The OpenTelemetry setup: NodeSDK with OTLP trace and metric exporters (gRPC unless configured otherwise), the
- * contract's resource, deterministic span IDs, bounded and accounted span export, cumulative metrics. With no
- * endpoint (or OTEL_SDK_DISABLED) nothing is exported and the tracer and meter are no-ops: the index, the API and
- * the timings in it work the same.
+ * contract's resource, bounded and accounted span export (`sink` takes finished spans), cumulative metrics. With no
+ * endpoint (or OTEL_SDK_DISABLED) nothing is exported, `sink` is undefined and the meter a no-op: the index, the API
+ * and the timings in it work the same.
  */
-import { type DiagLogger, DiagLogLevel, diag, type Meter, metrics, type Tracer, trace } from "@opentelemetry/api";
+import { type DiagLogger, DiagLogLevel, diag, type Meter, metrics } from "@opentelemetry/api";
 import { OTLPMetricExporter as GrpcMetricExporter } from "@opentelemetry/exporter-metrics-otlp-grpc";
 import { OTLPMetricExporter as JsonMetricExporter } from "@opentelemetry/exporter-metrics-otlp-http";
 import { OTLPMetricExporter as ProtoMetricExporter } from "@opentelemetry/exporter-metrics-otlp-proto";
 import { OTLPTraceExporter as GrpcTraceExporter } from "@opentelemetry/exporter-trace-otlp-grpc";
 import { OTLPTraceExporter as JsonTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { OTLPTraceExporter as ProtoTraceExporter } from "@opentelemetry/exporter-trace-otlp-proto";
+import type { Resource } from "@opentelemetry/resources";
 import {
   AggregationTemporality,
   PeriodicExportingMetricReader,
   type PushMetricExporter,
 } from "@opentelemetry/sdk-metrics";
 import { NodeSDK } from "@opentelemetry/sdk-node";
-import { BatchSpanProcessor, type SpanExporter } from "@opentelemetry/sdk-trace-base";
+import { BatchSpanProcessor, type ReadableSpan, type SpanExporter } from "@opentelemetry/sdk-trace-base";
 import type { Logger } from "../log.js";
 import { ctrwatchVersion } from "../version.js";
-import { DeterministicIds } from "./deterministic-ids.js";
+import { INSTRUMENTATION_SCOPE, SpanAccounting, type TelemetryHandle, type TelemetryOptions } from "./handle.js";
 import { ctrwatchResource } from "./resource.js";
-import { BoundedSpanProcessor, CountingSpanExporter, SpanAccounting } from "./span-accounting.js";
+import { BoundedSpanProcessor, CountingSpanExporter } from "./span-accounting.js";
 import type { OtlpProtocol, TelemetryConfig } from "./telemetry-config.js";
 
-export const INSTRUMENTATION_SCOPE = "ctrwatch";
 /** Spans handed to the exporter and not yet through it; beyond this they are dropped and counted. */
 export const MAX_PENDING_SPANS = 2_048;
 
-export interface TelemetryOptions {
-  readonly config: TelemetryConfig;
-  readonly env: NodeJS.ProcessEnv;
-  readonly logger: Logger;
-  readonly containerdVersion: string | undefined;
-}
-
-export class Telemetry {
-  readonly ids = new DeterministicIds();
+export class Telemetry implements TelemetryHandle {
   readonly spans = new SpanAccounting();
+  /** Where finished spans go (the SDK's span processor); undefined when traces are not exported. */
+  sink: ((span: ReadableSpan) => void) | undefined;
   private sdk: NodeSDK | undefined;
   private stopping: Promise<void> | undefined;
   private dropReport: NodeJS.Timeout | undefined;
@@ -46,33 +40,30 @@ export class Telemetry {
   private constructor(
     readonly config: TelemetryConfig,
     private readonly logger: Logger,
+    readonly resource: Resource,
   ) {}
 
   /** Builds and starts the SDK (or nothing, and says so once). */
   static start(options: TelemetryOptions): Telemetry {
     const { config, logger } = options;
-    const telemetry = new Telemetry(config, logger);
-    if (config.disabled) {
-      logger.info("telemetry is off (OTEL_SDK_DISABLED=true): nothing is exported");
-      return telemetry;
-    }
-    if (!config.traces.enabled && !config.metrics.enabled) {
-      logger.info("no OTLP endpoint is set (OTEL_EXPORTER_OTLP_ENDPOINT): traces and metrics are not exported");
-      return telemetry;
-    }
+    const resource = ctrwatchResource({
+      env: options.env,
+      serviceName: config.serviceName,
+      containerdVersion: options.containerdVersion,
+    });
+    const telemetry = new Telemetry(config, logger, resource);
     diag.setLogger(throttledDiag(logger), DiagLogLevel.WARN);
-    const spanProcessors = config.traces.enabled
-      ? [
-          new BoundedSpanProcessor(
-            new BatchSpanProcessor(new CountingSpanExporter(traceExporter(config.traces.protocol), telemetry.spans), {
-              maxQueueSize: MAX_PENDING_SPANS,
-              scheduledDelayMillis: 1_000,
-            }),
-            telemetry.spans,
-            MAX_PENDING_SPANS,
-          ),
-        ]
-      : [];
+    const processor = config.traces.enabled
+      ? new BoundedSpanProcessor(
+          new BatchSpanProcessor(new CountingSpanExporter(traceExporter(config.traces.protocol), telemetry.spans), {
+            maxQueueSize: MAX_PENDING_SPANS,
+            scheduledDelayMillis: 1_000,
+          }),
+          telemetry.spans,
+          MAX_PENDING_SPANS,
+        )
+      : undefined;
+    if (processor) telemetry.sink = (span) => processor.onEnd(span);
     const metricReaders = config.metrics.enabled
       ? [
           new PeriodicExportingMetricReader({
@@ -82,15 +73,11 @@ export class Telemetry {
           }),
         ]
       : [];
+    // The SDK owns the providers' lifecycle (flush and shutdown of the processor and the reader).
     telemetry.sdk = new NodeSDK({
-      resource: ctrwatchResource({
-        env: options.env,
-        serviceName: config.serviceName,
-        containerdVersion: options.containerdVersion,
-      }),
+      resource,
       autoDetectResources: false,
-      idGenerator: telemetry.ids,
-      spanProcessors,
+      spanProcessors: processor ? [processor] : [],
       metricReaders,
       logRecordProcessors: [],
       instrumentations: [],
@@ -103,10 +90,6 @@ export class Telemetry {
       metricExportIntervalMs: config.metricExportIntervalMs,
     });
     return telemetry;
-  }
-
-  get tracer(): Tracer {
-    return trace.getTracer(INSTRUMENTATION_SCOPE, ctrwatchVersion);
   }
 
   get meter(): Meter {

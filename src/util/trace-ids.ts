@@ -3,12 +3,13 @@
  * trace ID = the first 16 bytes of SHA-256(instanceId); a span's ID = the first 8 bytes of
  * SHA-256(instanceId + "/" + span name + "/" + containerId).
  */
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 
+// crypto.hash (one-shot) is several times cheaper than createHash().update().digest() for inputs this small.
 export function traceIdOf(instanceId: string): string {
-  return createHash("sha256").update(instanceId).digest("hex").slice(0, 32);
+  return hash("sha256", instanceId, "hex").slice(0, 32);
 }
 
 export function spanIdOf(instanceId: string, spanName: string, containerId: string): string {
-  return createHash("sha256").update(`${instanceId}/${spanName}/${containerId}`).digest("hex").slice(0, 16);
+  return hash("sha256", `${instanceId}/${spanName}/${containerId}`, "hex").slice(0, 16);
 }

@@ -11,7 +11,7 @@ function setup(options: ConstructorParameters<typeof WorkspaceIndex>[0] = {}) {
   const clock = new FakeClock();
   const index = new WorkspaceIndex({ clock, ...options });
   const changes: IndexChange[] = [];
-  index.onChange((change) => changes.push(change));
+  index.onChange((change) => changes.push({ ...change, workspace: change.workspace })); // read during the call
   const apply = (...records: LifecycleRecord[]) => {
     for (const record of records) index.apply(record);
   };

@@ -1,25 +1,24 @@
 import type { Histogram } from "@opentelemetry/api";
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
+import { resourceFromAttributes } from "@opentelemetry/resources";
+import type { ReadableSpan } from "@opentelemetry/sdk-trace-base";
 import test from "ava";
 import type { LifecycleRecord } from "../../../src/index/types.js";
 import { WorkspaceIndex } from "../../../src/index/workspace-index.js";
-import { DeterministicIds } from "../../../src/telemetry/deterministic-ids.js";
 import { LifecycleSpans } from "../../../src/telemetry/lifecycle-spans.js";
 import { FakeClock } from "../../../src/util/clock.js";
 import { spanIdOf, traceIdOf } from "../../../src/util/trace-ids.js";
 import { ms, sandbox, workspaceContainer } from "../index/fixtures.js";
 
 function setup() {
-  const memory = new InMemorySpanExporter();
-  const ids = new DeterministicIds();
-  const provider = new BasicTracerProvider({ idGenerator: ids, spanProcessors: [new SimpleSpanProcessor(memory)] });
+  const finishedSpans: ReadableSpan[] = [];
   const samples: { name: string; value: number; attributes: unknown }[] = [];
   const histogram = (name: string) =>
     ({
       record: (value: number, attributes: unknown) => samples.push({ name, value, attributes }),
     }) as unknown as Histogram;
   const spans = new LifecycleSpans({
-    telemetry: { tracer: provider.getTracer("test"), ids },
+    sink: (span) => finishedSpans.push(span),
+    resource: resourceFromAttributes({ "service.name": "test" }),
     instruments: { readiness: histogram("readiness"), phase: histogram("phase") },
     workspaceContainer: "workspace",
   });
@@ -28,10 +27,7 @@ function setup() {
   const apply = (...records: LifecycleRecord[]) => {
     for (const record of records) index.apply(record);
   };
-  const finished = async () => {
-    await provider.forceFlush();
-    return memory.getFinishedSpans();
-  };
+  const finished = async () => finishedSpans;
   return { index, spans, apply, finished, samples };
 }
 
