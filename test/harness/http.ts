@@ -87,6 +87,8 @@ export interface ServerSentEvent {
   readonly id: string | undefined;
   readonly event: string;
   readonly data: string;
+  /** When this process read it (performance.now()). */
+  readonly seenAtMs: number;
 }
 
 /** Reads `/v1/events` as it arrives. */
@@ -113,6 +115,7 @@ export class EventReader {
   }
 
   private take(chunk: string): void {
+    const seenAtMs = performance.now();
     this.buffered += chunk;
     let at = this.buffered.indexOf("\n\n");
     while (at !== -1) {
@@ -126,7 +129,7 @@ export class EventReader {
         if (colon > 0) fields[line.slice(0, colon)] = line.slice(colon + 2);
       }
       if (comment && !fields.event) this.comments++;
-      else this.events.push({ id: fields.id, event: fields.event ?? "message", data: fields.data ?? "" });
+      else this.events.push({ id: fields.id, event: fields.event ?? "message", data: fields.data ?? "", seenAtMs });
       at = this.buffered.indexOf("\n\n");
     }
     for (const wake of this.wakers) wake();
