@@ -8,6 +8,8 @@ import { CtrwatchError } from "../errors.js";
 const ID = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 export const MAX_ID_LENGTH = 76;
 
+const NO_QUERY: URLSearchParams = new URLSearchParams();
+
 export interface RequestTarget {
   readonly segments: readonly string[];
   readonly query: URLSearchParams;
@@ -24,6 +26,7 @@ export function parseTarget(raw: string): RequestTarget {
     .slice(1)
     .split("/")
     .map((segment) => decodeSegment(segment));
+  if (search === "") return { segments, query: NO_QUERY };
   for (const part of search.split("&")) {
     if (part === "") continue;
     decodeSegment(part.replaceAll("+", " "));
@@ -32,6 +35,7 @@ export function parseTarget(raw: string): RequestTarget {
 }
 
 function decodeSegment(segment: string): string {
+  if (!segment.includes("%")) return segment; // nothing to decode (a NUL cannot be written without %00)
   let decoded: string;
   try {
     decoded = decodeURIComponent(segment);

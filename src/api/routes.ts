@@ -11,6 +11,8 @@ import { validId } from "./request-target.js";
 
 export type Answer =
   | { readonly kind: "json"; readonly status: number; readonly body: unknown }
+  /** A 200 whose JSON is already encoded (cached until the index changes). */
+  | { readonly kind: "encoded"; readonly body: Buffer }
   | { readonly kind: "problem"; readonly problem: Problem; readonly extra?: Record<string, unknown> }
   | { readonly kind: "events" };
 
@@ -21,6 +23,11 @@ export interface RouteContext {
   /** Aborts when the client goes away or the server shuts down. */
   readonly signal: AbortSignal;
   readonly maxWaitMs: number;
+  /**
+   * A 200 answer from a cache of JSON texts that the server empties whenever the index changes: `build` runs (and
+   * its answer is serialised) only on a miss. `build` throwing caches nothing.
+   */
+  cached(key: string, build: () => unknown): Answer;
   /** Runs a wait under the concurrent-waits limit; `too_many_waits` beyond it. */
   wait<T>(
     timeoutMs: number,
@@ -32,6 +39,8 @@ export interface Route {
   /** e.g. `/v1/workspaces/{instanceId}/container` */
   readonly template: string;
   readonly query: readonly string[];
+  /** The route waits: it gets a signal that aborts when the client goes away. */
+  readonly waits?: boolean;
   readonly handle: (context: RouteContext) => Answer | Promise<Answer>;
 }
 
@@ -77,21 +86,24 @@ export const routes: readonly Route[] = [
   {
     template: "/v1/workspaces",
     query: [],
-    handle: ({ backend }) => ok({ workspaces: backend.index.list() }),
+    handle: ({ backend, cached }) => cached("workspaces", () => ({ workspaces: backend.index.list() })),
   },
   {
     template: "/v1/workspaces/{instanceId}",
     query: [],
     handle: (context) => {
       const id = instanceId(context);
-      const workspace = context.backend.index.get(id);
-      if (!workspace) throw new CtrwatchError("not_found", `no workspace ${id} in the index`);
-      return ok(workspace);
+      return context.cached(`workspace/${id}`, () => {
+        const workspace = context.backend.index.get(id);
+        if (!workspace) throw new CtrwatchError("not_found", `no workspace ${id} in the index`);
+        return workspace;
+      });
     },
   },
   {
     template: "/v1/workspaces/{instanceId}/container",
     query: ["timeout"],
+    waits: true,
     handle: async (context) => {
       const id = instanceId(context);
       const outcome = await context.wait(timeoutOf(context), (options) =>
@@ -103,6 +115,7 @@ export const routes: readonly Route[] = [
   {
     template: "/v1/workspaces/{instanceId}/stopped",
     query: ["timeout"],
+    waits: true,
     handle: async (context) => {
       const id = instanceId(context);
       const outcome = await context.wait(timeoutOf(context), (options) =>
@@ -116,9 +129,11 @@ export const routes: readonly Route[] = [
     query: [],
     handle: (context) => {
       const id = containerId(context);
-      const view = context.backend.index.container(id);
-      if (!view) throw new CtrwatchError("not_found", `container ${id} is not a container of an indexed workspace`);
-      return ok(view);
+      return context.cached(`container/${id}`, () => {
+        const view = context.backend.index.container(id);
+        if (!view) throw new CtrwatchError("not_found", `container ${id} is not a container of an indexed workspace`);
+        return view;
+      });
     },
   },
   {

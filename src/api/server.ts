@@ -53,6 +53,8 @@ export class ApiServer {
   /** Aborted on shutdown: ends every wait and stream. */
   private readonly shutdown = new AbortController();
   private readonly streams = new Set<() => void>();
+  /** Encoded JSON of cacheable answers; emptied on every index change, so never stale. */
+  private readonly bodies = new Map<string, Buffer>();
   private activeWaits = 0;
   private closing: Promise<void> | undefined;
 
@@ -62,6 +64,7 @@ export class ApiServer {
     limits: Partial<ApiLimits> = {},
   ) {
     this.limits = { ...defaultApiLimits, ...limits };
+    backend.index.onChange(() => this.bodies.clear());
   }
 
   /** Waits the API is holding open now. */
@@ -120,57 +123,78 @@ export class ApiServer {
         requestTimeout: this.limits.requestTimeoutMs,
         keepAliveTimeout: this.limits.keepAliveTimeoutMs,
       },
-      (req, res) => {
-        this.handle(req, res).catch((error: unknown) => {
-          this.logger.error("the API failed to answer", { error: CtrwatchError.from(error) });
-          if (!res.headersSent) this.sendProblem(res, problem("internal", "ctrwatch failed to answer; see its log"));
-          else res.destroy();
-        });
-      },
+      (req, res) => this.handle(req, res),
     );
     server.maxConnections = this.limits.maxConnections;
     server.on("clientError", (error: NodeJS.ErrnoException, socket: Socket) => this.onClientError(error, socket));
     return server;
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  /** Answers one request; synchronously when its route does (most do), so no promise is made per request. */
+  private handle(req: IncomingMessage, res: ServerResponse): void {
     const rawUrl = req.url ?? "/";
-    let answer: Answer;
+    let answer: Answer | Promise<Answer>;
     try {
-      answer = await this.route(req, res, rawUrl);
+      answer = this.route(req, res, rawUrl);
     } catch (error) {
       answer = { kind: "problem", problem: toProblem(error) };
     }
-    if (answer.kind === "events") {
-      const end = serveEvents(req, res, this.backend, this.logger, {
-        heartbeatMs: this.limits.heartbeatMs,
-        maxBacklogBytes: this.limits.maxEventBacklogBytes,
-      });
-      this.streams.add(end);
-      res.once("close", () => this.streams.delete(end));
+    if (!(answer instanceof Promise)) {
+      this.send(req, res, rawUrl, answer);
       return;
     }
-    if (answer.kind === "json") {
-      const body = JSON.stringify(answer.body);
-      res.writeHead(answer.status, {
-        "content-type": "application/json",
-        "content-length": Buffer.byteLength(body),
-        "cache-control": "no-store",
-      });
-      res.end(body);
-      return;
-    }
-    if (answer.problem.status < 500 || answer.problem.code === "not_ready" || answer.problem.code === "timeout") {
-      this.logger.debug("API request refused", {
-        url: rawUrl.slice(0, 200),
-        code: answer.problem.code,
-        status: answer.problem.status,
-      });
-    }
-    this.sendProblem(res, answer.problem, answer.extra);
+    answer.then(
+      (late) => this.send(req, res, rawUrl, late),
+      (error: unknown) => this.send(req, res, rawUrl, { kind: "problem", problem: toProblem(error) }),
+    );
   }
 
-  private async route(req: IncomingMessage, res: ServerResponse, rawUrl: string): Promise<Answer> {
+  private send(req: IncomingMessage, res: ServerResponse, rawUrl: string, answer: Answer): void {
+    try {
+      switch (answer.kind) {
+        case "events": {
+          const end = serveEvents(req, res, this.backend, this.logger, {
+            heartbeatMs: this.limits.heartbeatMs,
+            maxBacklogBytes: this.limits.maxEventBacklogBytes,
+          });
+          this.streams.add(end);
+          res.once("close", () => this.streams.delete(end));
+          return;
+        }
+        case "json":
+          this.sendJson(res, answer.status, JSON.stringify(answer.body));
+          return;
+        case "encoded":
+          this.sendJson(res, 200, answer.body);
+          return;
+        case "problem":
+          if (answer.problem.status < 500 || answer.problem.code === "not_ready" || answer.problem.code === "timeout") {
+            this.logger.debug("API request refused", {
+              url: rawUrl.slice(0, 200),
+              code: answer.problem.code,
+              status: answer.problem.status,
+            });
+          }
+          this.sendProblem(res, answer.problem, answer.extra);
+          return;
+      }
+    } catch (error) {
+      this.logger.error("the API failed to answer", { error: CtrwatchError.from(error) });
+      if (!res.headersSent) this.sendProblem(res, problem("internal", "ctrwatch failed to answer; see its log"));
+      else res.destroy();
+    }
+  }
+
+  private sendJson(res: ServerResponse, status: number, body: string | Buffer): void {
+    res.writeHead(status, {
+      "content-type": "application/json",
+      "content-length": typeof body === "string" ? Buffer.byteLength(body) : body.length,
+      "cache-control": "no-store",
+    });
+    res.end(body);
+  }
+
+  private route(req: IncomingMessage, res: ServerResponse, rawUrl: string): Answer | Promise<Answer> {
     if (Buffer.byteLength(rawUrl) > this.limits.maxUrlBytes) {
       return { kind: "problem", problem: problem("too_large", "the URL is too long", { status: 414 }) };
     }
@@ -192,21 +216,38 @@ export class ApiServer {
       throw new CtrwatchError("bad_request", "GET requests take no body");
     }
     const query = queryParams(target.query, matched.route.query);
+    const context = {
+      params: matched.params,
+      query,
+      backend: this.backend,
+      signal: this.shutdown.signal,
+      maxWaitMs: this.limits.maxWaitMs,
+      cached: (key: string, build: () => unknown): Answer => {
+        let body = this.bodies.get(key);
+        if (body === undefined) {
+          body = Buffer.from(JSON.stringify(build()));
+          this.bodies.set(key, body);
+        }
+        return { kind: "encoded", body };
+      },
+      wait: <T>(
+        timeoutMs: number,
+        start: (options: { signal: AbortSignal; timeoutMs: number }) => Promise<WaitOutcome<T>>,
+      ): Promise<WaitOutcome<T>> => this.wait(timeoutMs, this.shutdown.signal, start),
+    };
+    if (!matched.route.waits) return matched.route.handle(context);
+    // Only waits need to know when their client goes away.
     const requestGone = new AbortController();
     const onGone = () => requestGone.abort(new CtrwatchError("aborted", "the client went away"));
     res.once("close", onGone);
-    try {
-      return await matched.route.handle({
-        params: matched.params,
-        query,
-        backend: this.backend,
+    const answer = Promise.resolve(
+      matched.route.handle({
+        ...context,
         signal: requestGone.signal,
-        maxWaitMs: this.limits.maxWaitMs,
         wait: (timeoutMs, start) => this.wait(timeoutMs, requestGone.signal, start),
-      });
-    } finally {
-      res.off("close", onGone);
-    }
+      }),
+    );
+    return answer.finally(() => res.off("close", onGone));
   }
 
   private async wait<T>(

@@ -121,6 +121,9 @@ test.serial("each route answers the contract's shape for a running workspace", a
     return reply.status === 404 ? reply : undefined;
   });
   t.is(errorOf(pidGone.json)?.code, "not_found");
+  // Answers are cached until the index changes: the container's view follows the change too.
+  t.like((await get(api, `/v1/containers/${id}`)).json, { containerId: id, pid: null });
+  t.like((await get(api, "/v1/workspaces/api-1")).json, { state: "stopping", pid: null, exitCode: 137 });
   await kubelet.removePod(pod);
   t.deepEqual((await stopped).json, { stopped: true });
 });
