@@ -131,7 +131,8 @@ export class Daemon implements ApiBackend {
       instruments: lifecycleInstruments(telemetry.meter),
       workspaceContainer: config.workspaceContainer,
     });
-    this.index.onChange(this.spans.onChange);
+    // With nothing exported, lifecycle telemetry would only cost time on every change.
+    if (telemetry.exporting) this.index.onChange(this.spans.onChange);
     observeState(telemetry.meter, {
       index: this.index,
       stats: () => this.watcherInstance?.stats,

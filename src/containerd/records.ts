@@ -44,28 +44,65 @@ export interface TaskRecord {
 export const CRI_METADATA_EXTENSION = "io.cri-containerd.container.metadata";
 
 export function normalizeContainer(wire: WireContainer): ContainerRecord {
-  let spec: OciSpecSummary | undefined;
-  let specError: CtrwatchError | undefined;
-  if (wire.spec) {
-    try {
-      spec = decodeOciSpec(wire.spec);
-    } catch (error) {
-      specError = CtrwatchError.from(error, "invalid_data");
-    }
-  } else {
-    specError = new CtrwatchError("invalid_data", `container ${wire.id} has no OCI spec`);
+  return new ListedContainer(wire);
+}
+
+/**
+ * A container record whose OCI spec and CRI metadata (JSON documents of several KiB each) are parsed only when asked
+ * for. A namespace holds thousands of containers of which few are workspaces: the first sync parses only theirs.
+ */
+class ListedContainer implements ContainerRecord {
+  readonly id: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly image: string;
+  readonly snapshotter: string;
+  readonly snapshotKey: string;
+  readonly createdAt: UnixNanos | undefined;
+  private readonly wireSpec: WireAny | null;
+  private readonly metadata: WireAny | undefined;
+  private decoded: { spec: OciSpecSummary | undefined; specError: CtrwatchError | undefined } | undefined;
+  private attemptDecoded: { value: number | undefined } | undefined;
+
+  constructor(wire: WireContainer) {
+    this.id = wire.id;
+    this.labels = { ...wire.labels };
+    this.image = wire.image;
+    this.snapshotter = wire.snapshotter;
+    this.snapshotKey = wire.snapshotKey;
+    this.createdAt = fromWireTimestamp(wire.createdAt);
+    this.wireSpec = wire.spec;
+    this.metadata = wire.extensions?.[CRI_METADATA_EXTENSION];
   }
-  return {
-    id: wire.id,
-    labels: { ...wire.labels },
-    image: wire.image,
-    snapshotter: wire.snapshotter,
-    snapshotKey: wire.snapshotKey,
-    createdAt: fromWireTimestamp(wire.createdAt),
-    spec,
-    specError,
-    attempt: restartAttempt(wire.extensions?.[CRI_METADATA_EXTENSION]),
-  };
+
+  get spec(): OciSpecSummary | undefined {
+    return this.decode().spec;
+  }
+
+  get specError(): CtrwatchError | undefined {
+    return this.decode().specError;
+  }
+
+  get attempt(): number | undefined {
+    this.attemptDecoded ??= { value: restartAttempt(this.metadata) };
+    return this.attemptDecoded.value;
+  }
+
+  private decode() {
+    if (this.decoded) return this.decoded;
+    if (!this.wireSpec) {
+      this.decoded = {
+        spec: undefined,
+        specError: new CtrwatchError("invalid_data", `container ${this.id} has no OCI spec`),
+      };
+    } else {
+      try {
+        this.decoded = { spec: decodeOciSpec(this.wireSpec), specError: undefined };
+      } catch (error) {
+        this.decoded = { spec: undefined, specError: CtrwatchError.from(error, "invalid_data") };
+      }
+    }
+    return this.decoded;
+  }
 }
 
 const taskStatuses: Record<WireTaskStatus, TaskStatus> = {

@@ -22,7 +22,7 @@ import { type Clock, systemClock } from "../util/clock.js";
 import { type ClassifierOptions, classify, defaultClassifierOptions, type SandboxFacts } from "./classify.js";
 import { PathMapping } from "./path-mapping.js";
 import { Phase, phaseOfTaskStatus, type Step, TrackedContainer } from "./tracked-container.js";
-import type { ChangeType, LifecycleRecord, ListedTask, Snapshot, Workspace } from "./types.js";
+import type { ChangeType, LifecycleRecord, ListedTask, Snapshot, Workspace, WorkspaceState } from "./types.js";
 import { Waiters, type WaitOptions, type WaitOutcome } from "./waiters.js";
 import { WorkspaceEntry } from "./workspace-entry.js";
 import { type ContainerView, containerView, mapped, workspaceView } from "./workspace-view.js";
@@ -173,6 +173,11 @@ export class WorkspaceIndex {
 
   // ---------------------------------------------------------------------------------------------- queries
 
+  /** Whether a container is one the index would follow (a workspace's sandbox or a workspace container). */
+  concerns(container: ContainerRecord): boolean {
+    return this.roleOf(container) !== "other";
+  }
+
   /** Workspaces in the index now (dormant and removed ones excluded). */
   list(): Workspace[] {
     const out: Workspace[] = [];
@@ -229,6 +234,11 @@ export class WorkspaceIndex {
     return cgroup.path;
   }
 
+  /** Whether containerd reported an OOM kill in this container (a /tasks/oom event). */
+  oomKilled(containerId: string): boolean {
+    return this.lookup(containerId)?.container.oomKilled ?? false;
+  }
+
   /** The PID of the running init task (node PID namespace); `not_found` while there is no running task. */
   pid(containerId: string): number {
     const pid = this.require(containerId).container.runningPid;
@@ -260,6 +270,15 @@ export class WorkspaceIndex {
   /** Pending waits; 0 when nothing waits (tests read it to prove waits leave nothing behind). */
   get waiterCount(): number {
     return this.containerWaiters.size + this.stopWaiters.size;
+  }
+
+  /** How many workspaces are in each state now (without building their views). */
+  countByState(): Map<WorkspaceState, number> {
+    const counts = new Map<WorkspaceState, number>();
+    for (const entry of this.entries.values()) {
+      if (entry.visible) counts.set(entry.state, (counts.get(entry.state) ?? 0) + 1);
+    }
+    return counts;
   }
 
   /** Workspaces in the index now. */
@@ -413,19 +432,26 @@ export class WorkspaceIndex {
       this.containerWaiters.notify(entry.instanceId);
       this.stopWaiters.notify(entry.instanceId);
       if (this.listeners.size === 0) continue;
-      const mapping = this.mapping;
-      let view: Workspace | undefined;
-      const change: IndexChange = {
-        type,
-        record,
-        entry,
-        get workspace() {
-          view ??= workspaceView(entry, mapping);
-          return view;
-        },
-      };
+      const change = new Change(type, record, entry, this.mapping);
       for (const listener of this.listeners) listener(change);
     }
+  }
+}
+
+/** An IndexChange whose Workspace view is built on first read (telemetry never reads it). */
+class Change implements IndexChange {
+  private view: Workspace | undefined;
+
+  constructor(
+    readonly type: ChangeType,
+    readonly record: LifecycleRecord | undefined,
+    readonly entry: WorkspaceEntry,
+    private readonly mapping: PathMapping,
+  ) {}
+
+  get workspace(): Workspace {
+    this.view ??= workspaceView(this.entry, this.mapping);
+    return this.view;
   }
 }
 

@@ -4,6 +4,7 @@
  */
 import { type Meter, metrics } from "@opentelemetry/api";
 import type { Resource } from "@opentelemetry/resources";
+import type { MetricProducer } from "@opentelemetry/sdk-metrics";
 import type { ReadableSpan } from "@opentelemetry/sdk-trace-base";
 import type { Logger } from "../log.js";
 import { ctrwatchVersion } from "../version.js";
@@ -32,6 +33,8 @@ export interface TelemetryHandle {
   /** The resource spans carry; undefined when traces are not exported. */
   readonly resource: Resource | undefined;
   readonly meter: Meter;
+  /** Something is exported (traces, metrics or both). */
+  readonly exporting: boolean;
   readonly spans: SpanAccounting;
   /** Flushes and stops within `timeoutMs`; never throws. Idempotent. */
   shutdown(timeoutMs?: number): Promise<void>;
@@ -39,6 +42,8 @@ export interface TelemetryHandle {
 
 export interface TelemetryOptions {
   readonly config: TelemetryConfig;
+  /** More metrics the reader collects at each export (per-workspace resource usage). */
+  readonly metricProducers?: readonly MetricProducer[];
   readonly env: NodeJS.ProcessEnv;
   readonly logger: Logger;
   readonly containerdVersion: string | undefined;
@@ -64,6 +69,7 @@ function noTelemetry(): TelemetryHandle {
     sink: undefined,
     resource: undefined,
     meter: metrics.getMeter(INSTRUMENTATION_SCOPE, ctrwatchVersion),
+    exporting: false,
     spans: new SpanAccounting(),
     shutdown: () => Promise.resolve(),
   };

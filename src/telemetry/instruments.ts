@@ -63,9 +63,10 @@ export function observeState(meter: Meter, sources: ObservedSources): void {
       description: "Workspaces in the index, by state.",
     })
     .addCallback((result) => {
-      const counts = new Map<string, number>(workspaceStates.filter((s) => s !== "stopped").map((s) => [s, 0]));
-      for (const workspace of sources.index.list()) counts.set(workspace.state, (counts.get(workspace.state) ?? 0) + 1);
-      for (const [state, count] of counts) result.observe(count, { "workspace.state": state });
+      const counts = sources.index.countByState();
+      for (const state of workspaceStates) {
+        if (state !== "stopped") result.observe(counts.get(state) ?? 0, { "workspace.state": state });
+      }
     });
   meter
     .createObservableCounter("ctrwatch.telemetry.spans.dropped", {

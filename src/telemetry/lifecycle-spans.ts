@@ -49,9 +49,8 @@ interface SpanEvent {
 /** What this process remembers of a workspace's trace until the workspace leaves. */
 interface TraceMemory {
   readonly sandboxId: string;
-  readonly traceId: string;
-  /** Every child's parent. */
-  readonly rootSpanId: string;
+  /** The trace ID and the root's span ID (every child's parent), hashed when the first span is built. */
+  ids?: { readonly traceId: string; readonly rootSpanId: string };
   /** Span events collected per span (name + container), until the span is emitted. */
   readonly events: Map<string, SpanEvent[]>;
   readonly emitted: Set<string>;
@@ -100,8 +99,6 @@ export class LifecycleSpans {
       if (change.type === "deleted") return;
       memory = {
         sandboxId: entry.sandbox.id,
-        traceId: traceIdOf(instanceId),
-        rootSpanId: spanIdOf(instanceId, SpanNames.root, entry.sandbox.id),
         events: new Map(),
         emitted: new Set(),
         stops: new Map(),
@@ -257,11 +254,17 @@ export class LifecycleSpans {
     const events = memory.events.get(k) ?? [];
     memory.events.delete(k);
 
-    const traceId = memory.traceId;
-    const spanId = name === SpanNames.root ? memory.rootSpanId : spanIdOf(entry.instanceId, name, idSource);
+    memory.ids ??= {
+      traceId: traceIdOf(entry.instanceId),
+      rootSpanId: spanIdOf(entry.instanceId, SpanNames.root, memory.sandboxId),
+    };
+    const { traceId, rootSpanId } = memory.ids;
+    const spanId = name === SpanNames.root ? rootSpanId : spanIdOf(entry.instanceId, name, idSource);
     const { sink, resource } = this.options;
     if (!sink || !resource) return true;
     const context = { traceId, spanId, traceFlags: TraceFlags.SAMPLED };
+    const startTime = toHrTime(start);
+    const endTime = toHrTime(end);
     const span: ReadableSpan = {
       name,
       kind: SpanKind.INTERNAL,
@@ -269,10 +272,10 @@ export class LifecycleSpans {
       parentSpanContext:
         name === SpanNames.root
           ? undefined
-          : { traceId, spanId: memory.rootSpanId, traceFlags: TraceFlags.SAMPLED, isRemote: false },
-      startTime: toHrTime(start),
-      endTime: toHrTime(end),
-      duration: toHrTime(end - start),
+          : { traceId, spanId: rootSpanId, traceFlags: TraceFlags.SAMPLED, isRemote: false },
+      startTime,
+      endTime,
+      duration: hrDuration(startTime, endTime),
       status: extra.error ? { code: SpanStatusCode.ERROR, message: extra.error } : { code: SpanStatusCode.UNSET },
       attributes: this.attributes(entry, name === SpanNames.sandbox ? entry.sandbox : container, extra),
       links: [],
@@ -326,6 +329,12 @@ export class LifecycleSpans {
     if (entry && entry.sandbox.id === memory.sandboxId) this.emitStops(entry, memory, undefined);
     this.memory.delete(instanceId);
   }
+}
+
+/** end − start of two HrTimes, in plain numbers (no bigint work on the hot path). */
+function hrDuration(start: [number, number], end: [number, number]): [number, number] {
+  const nanos = end[1] - start[1];
+  return nanos < 0 ? [end[0] - start[0] - 1, nanos + 1_000_000_000] : [end[0] - start[0], nanos];
 }
 
 function key(name: SpanName, containerId: string): string {

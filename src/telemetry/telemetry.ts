@@ -31,6 +31,7 @@ export const MAX_PENDING_SPANS = 2_048;
 
 export class Telemetry implements TelemetryHandle {
   readonly spans = new SpanAccounting();
+  readonly exporting = true;
   /** Where finished spans go (the SDK's span processor); undefined when traces are not exported. */
   sink: ((span: ReadableSpan) => void) | undefined;
   private sdk: NodeSDK | undefined;
@@ -70,6 +71,7 @@ export class Telemetry implements TelemetryHandle {
             exporter: metricExporter(config.metrics.protocol),
             exportIntervalMillis: config.metricExportIntervalMs,
             exportTimeoutMillis: Math.min(config.metricExportTimeoutMs, config.metricExportIntervalMs),
+            metricProducers: [...(options.metricProducers ?? [])],
           }),
         ]
       : [];

@@ -15,29 +15,34 @@ export interface EventIo {
   taskPaths(containerId: string, bundle: string, rootfs: readonly Mount[]): Promise<TaskPaths>;
 }
 
-/** The record an event means, or undefined for events that change no workspace (other topics, gone containers). */
-export async function lifecycleRecordOf(envelope: Envelope, io: EventIo): Promise<LifecycleRecord | undefined> {
+/**
+ * The record an event means, or undefined for events that change no workspace (other topics, gone containers).
+ * Synchronous unless the event needs I/O (a container's record, a new task's paths): the events that matter most for
+ * latency (/tasks/start, /tasks/exit) go from the wire to the index without waiting for a later tick.
+ */
+export function lifecycleRecordOf(
+  envelope: Envelope,
+  io: EventIo,
+): LifecycleRecord | undefined | Promise<LifecycleRecord | undefined> {
   const event = envelope.event;
   const at = envelope.timestamp;
   switch (event.kind) {
     case "ContainerCreate":
-    case "ContainerUpdate": {
-      const container = await io.container(event.id);
-      return container && { kind: "container", container, ...(at === undefined ? {} : { at }) };
-    }
+    case "ContainerUpdate":
+      return io
+        .container(event.id)
+        .then((container) => container && { kind: "container", container, ...(at === undefined ? {} : { at }) });
     case "ContainerDelete":
       return { kind: "container-deleted", containerId: event.id, at };
-    case "TaskCreate": {
-      const paths = await io.taskPaths(event.containerId, event.bundle, event.rootfs);
-      return {
+    case "TaskCreate":
+      return io.taskPaths(event.containerId, event.bundle, event.rootfs).then((paths) => ({
         kind: "task-created",
         containerId: event.containerId,
         pid: event.pid,
         at,
         ...(paths.rootfs ? { rootfs: paths.rootfs } : {}),
         ...(paths.upperdir ? { upperdir: paths.upperdir } : {}),
-      };
-    }
+      }));
     case "TaskStart":
       return { kind: "task-started", containerId: event.containerId, pid: event.pid, at };
     case "TaskExit":

@@ -203,7 +203,8 @@ export class Watcher {
       this.client.listTasks({ signal, timeoutMs: 30_000 }),
       this.readMountTable(),
     ]);
-    const tracked = new Set(containers.map((c) => c.id));
+    // Only the tasks of workspace sandboxes and containers need their paths and start times looked up.
+    const tracked = new Set(containers.filter((c) => this.index.concerns(c)).map((c) => c.id));
     const listed: ListedTask[] = await Promise.all(
       tasks.filter((task) => tracked.has(task.containerId)).map((task) => this.describeListedTask(task, mounts)),
     );
@@ -255,7 +256,7 @@ export class Watcher {
   // ---------------------------------------------------------------------------------------------- events
 
   /** Counts an event, reports bad ones once, and applies its record (built in event-records.ts) to the index. */
-  private async handle(envelope: Envelope): Promise<void> {
+  private handle(envelope: Envelope): void | Promise<void> {
     this.stats.countEvent(envelope.topic);
     const event = envelope.event;
     if (event.kind === "Undecodable") {
@@ -267,8 +268,14 @@ export class Watcher {
       });
       return;
     }
-    const record = await lifecycleRecordOf(envelope, this.io);
-    if (record) this.index.apply(record);
+    const record = lifecycleRecordOf(envelope, this.io);
+    if (!(record instanceof Promise)) {
+      if (record) this.index.apply(record);
+      return;
+    }
+    return record.then((later) => {
+      if (later) this.index.apply(later);
+    });
   }
 
   private readonly io: EventIo = {
@@ -334,7 +341,7 @@ class EventQueue {
   private stopped = false;
 
   constructor(
-    private readonly handle: (envelope: Envelope) => Promise<void>,
+    private readonly handle: (envelope: Envelope) => void | Promise<void>,
     private readonly fail: (error: unknown) => void,
   ) {}
 
@@ -359,7 +366,8 @@ class EventQueue {
     this.draining = true;
     try {
       for (let envelope = this.items.shift(); envelope && !this.stopped; envelope = this.items.shift()) {
-        await this.handle(envelope);
+        const pending = this.handle(envelope);
+        if (pending) await pending; // only events that need I/O wait; the rest are applied at once, in order
       }
     } catch (error) {
       this.stopped = true;
