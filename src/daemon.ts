@@ -9,8 +9,12 @@ import type { RunConfig } from "./config/run-config.js";
 import type { ContainerdClient } from "./containerd/client.js";
 import { connectContainerd } from "./containerd/connect.js";
 import { supportedContainerdSeries } from "./containerd/version.js";
+import { CtrwatchError } from "./errors.js";
 import { WorkspaceIndex } from "./index/workspace-index.js";
 import type { Logger } from "./log.js";
+import { ContainerMetricsProducer } from "./resources/container-metrics.js";
+import { observeNode } from "./resources/node-metrics.js";
+import { UsageSource, type WorkspaceUsage } from "./resources/usage-source.js";
 import { startTelemetry, type TelemetryHandle } from "./telemetry/handle.js";
 import { lifecycleInstruments, observeState } from "./telemetry/instruments.js";
 import { LifecycleSpans } from "./telemetry/lifecycle-spans.js";
@@ -27,6 +31,7 @@ export class Daemon implements ApiBackend {
   private watcherInstance: Watcher | undefined;
   private telemetryInstance: TelemetryHandle | undefined;
   private spans: LifecycleSpans | undefined;
+  private usageSource: UsageSource | undefined;
   private readonly firstSyncListeners = new Set<() => void>();
   private stopping: Promise<void> | undefined;
 
@@ -79,6 +84,13 @@ export class Daemon implements ApiBackend {
     };
   }
 
+  usage(instanceId: string): Promise<WorkspaceUsage> {
+    if (!this.usageSource) {
+      return Promise.reject(new CtrwatchError("unavailable", "ctrwatch is not connected to containerd yet"));
+    }
+    return this.usageSource.forWorkspace(instanceId);
+  }
+
   onFirstSync(listener: () => void): () => void {
     if (this.watcherInstance?.synced) {
       listener();
@@ -118,7 +130,10 @@ export class Daemon implements ApiBackend {
         supported: supportedContainerdSeries.join(", "),
       });
     }
+    this.usageSource = new UsageSource(() => this.client, this.index, this.logger.child({ component: "usage" }));
+    const producer = new ContainerMetricsProducer(this.usageSource, (id) => (this.index.oomKilled(id) ? 1 : 0));
     const telemetry = await startTelemetry({
+      metricProducers: [producer],
       config: config.telemetry,
       env: process.env,
       logger: this.logger.child({ component: "telemetry" }),
@@ -138,6 +153,7 @@ export class Daemon implements ApiBackend {
       stats: () => this.watcherInstance?.stats,
       spans: telemetry.spans,
     });
+    if (telemetry.exporting) observeNode(telemetry.meter, { containerdRoot: config.containerdRoot });
     const watcher = new Watcher({
       client,
       index: this.index,

@@ -33,6 +33,7 @@ const backend: ApiBackend = {
     listener();
     return () => {};
   },
+  usage: () => Promise.reject(new Error("not measured here")),
 };
 const api = new ApiServer(backend, silentLogger);
 

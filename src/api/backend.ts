@@ -1,4 +1,5 @@
 import type { WorkspaceIndex } from "../index/workspace-index.js";
+import type { WorkspaceUsage } from "../resources/usage-source.js";
 
 /** containerd's connection as the API reports it. */
 export interface ReadinessView {
@@ -16,4 +17,6 @@ export interface ApiBackend {
   readiness(): ReadinessView;
   /** Calls `listener` once when the first sync completes (at once if it has). Returns the unsubscribe function. */
   onFirstSync(listener: () => void): () => void;
+  /** A workspace's resource usage now, from containerd (`not_found` when it has no task; `unavailable` without one). */
+  usage(instanceId: string): Promise<WorkspaceUsage>;
 }

@@ -2,8 +2,10 @@
  * The API's routes (contract: Local API), as data: a path template, the query parameters it takes, and a handler.
  * The OpenAPI document (docs/openapi.json) is checked against `routes` by a test.
  */
+import { toRfc3339 } from "../containerd/timestamp.js";
 import { CtrwatchError } from "../errors.js";
 import type { WaitOutcome } from "../index/waiters.js";
+import type { WorkspaceUsage } from "../resources/usage-source.js";
 import type { ApiBackend } from "./backend.js";
 import { parseDuration } from "./duration.js";
 import { type Problem, problem } from "./problem.js";
@@ -45,6 +47,30 @@ export interface Route {
 }
 
 const DEFAULT_WAIT = "30s";
+
+function usageBody({ workspace, usage }: WorkspaceUsage) {
+  return {
+    instanceId: workspace.instanceId,
+    containerId: usage.containerId,
+    collectedAt: usage.collectedAt === undefined ? null : toRfc3339(usage.collectedAt),
+    cgroup: usage.cgroup,
+    cpu: {
+      userSeconds: usage.cpuUserSeconds,
+      systemSeconds: usage.cpuSystemSeconds,
+      totalSeconds: usage.cpuTotalSeconds,
+      throttlingPeriods: usage.throttlingPeriods,
+      throttledPeriods: usage.throttledPeriods,
+      throttledSeconds: usage.throttledSeconds,
+    },
+    memory: {
+      usageBytes: usage.memoryUsageBytes,
+      workingSetBytes: usage.memoryWorkingSetBytes,
+      limitBytes: usage.memoryLimitBytes ?? null,
+    },
+    pids: { current: usage.pidsCurrent, limit: usage.pidsLimit ?? null },
+    oomKills: usage.oomKills,
+  };
+}
 
 const ok = (body: unknown): Answer => ({ kind: "json", status: 200, body });
 
@@ -123,6 +149,11 @@ export const routes: readonly Route[] = [
       );
       return waited(outcome, () => ({ stopped: true }), `workspace ${id} to stop`);
     },
+  },
+  {
+    template: "/v1/workspaces/{instanceId}/usage",
+    query: [],
+    handle: async (context) => ok(usageBody(await context.backend.usage(instanceId(context)))),
   },
   {
     template: "/v1/containers/{containerId}",

@@ -15,6 +15,10 @@ const commands: Record<string, { run: Command; summary: string }> = {
     run: async (argv, io) => (await import("./run.js")).runCommand(argv, io),
     summary: "the daemon: watch containerd, keep the index, report telemetry",
   },
+  top: {
+    run: async (argv, io) => (await import("./top.js")).topCommand(argv, io),
+    summary: "a live table of the workspaces by CPU and memory",
+  },
   ...Object.fromEntries(
     Object.entries(clientCommands).map(([name, command]) => [
       name,

@@ -68,6 +68,13 @@ export const runFlags: readonly FlagSpec[] = [
     description: "translate node paths (rootfs, upperdir) for a daemon running in a container",
   },
   {
+    name: "containerd-root",
+    type: "string",
+    valueName: "PATH",
+    default: "/var/lib/containerd",
+    description: "containerd's root folder: its filesystem's usage is reported as system.filesystem.usage",
+  },
+  {
     name: "mountinfo",
     type: "string",
     valueName: "PATH",
@@ -119,6 +126,7 @@ export interface RunConfig {
   readonly podNamespaces: ReadonlySet<string>;
   readonly pathMapping: PathMapping;
   readonly mountinfo: string;
+  readonly containerdRoot: string;
   readonly labels: WorkspaceLabels;
   readonly workspaceContainer: string;
   readonly logLevel: LogLevel;
@@ -171,6 +179,7 @@ function toRunConfig(values: FlagValues, env: NodeJS.ProcessEnv): RunConfig {
     podNamespaces: new Set(listValue(values, "pod-namespace")),
     pathMapping: PathMapping.parse(listValue(values, "path-mapping")),
     mountinfo,
+    containerdRoot: stringValue(values, "containerd-root"),
     labels: {
       instanceId: label("label-instance-id"),
       workspaceId: label("label-workspace-id"),

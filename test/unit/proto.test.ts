@@ -12,9 +12,12 @@ import { containerdProtoFiles, containerdRoot } from "../../src/containerd/clien
 
 const GOCODE = "/usr/share/gocode/src";
 const UPSTREAM = path.join(GOCODE, "github.com/containerd/containerd/api");
-const upstreamMissing = existsSync(UPSTREAM)
-  ? undefined
-  : `${UPSTREAM} is missing (apt-get install golang-github-containerd-containerd-dev)`;
+const CGROUPS = path.join(GOCODE, "github.com/containerd/cgroups");
+const upstreamMissing = !existsSync(UPSTREAM)
+  ? `${UPSTREAM} is missing (apt-get install golang-github-containerd-containerd-dev)`
+  : !existsSync(CGROUPS)
+    ? `${CGROUPS} is missing (apt-get install golang-github-containerd-cgroups-dev)`
+    : undefined;
 
 /** The RPCs ctrwatch may declare: all of them read. */
 const readOnlyMethods = new Set(["Get", "List", "ListStream", "Metrics", "Subscribe", "Version", "Mounts", "Check"]);
@@ -68,9 +71,16 @@ const upstreamTitle = "every kept message, field and enum value matches containe
       if (path.isAbsolute(target)) return target;
       return path.join(GOCODE, target);
     };
-    // Our files mirror containerd/api's layout below proto/containerd (grpc/health is not containerd's).
-    const ours = containerdProtoFiles.filter((file) => file.startsWith("containerd/"));
-    upstream.loadSync(ours.map((file) => path.join(UPSTREAM, file.replace(/^containerd\//, ""))));
+    // Our files mirror containerd/api's layout below proto/containerd and containerd/cgroups' below proto/cgroups
+    // (grpc/health is not containerd's).
+    const ours = containerdProtoFiles.filter((file) => file.startsWith("containerd/") || file.startsWith("cgroups/"));
+    upstream.loadSync(
+      ours.map((file) =>
+        file.startsWith("cgroups/")
+          ? path.join(GOCODE, "github.com/containerd", file)
+          : path.join(UPSTREAM, file.replace(/^containerd\//, "")),
+      ),
+    );
     upstream.resolveAll();
 
     let checked = 0;

@@ -1,0 +1,68 @@
+/**
+ * Resource usage of the indexed workspaces' containers, straight from containerd: one batched Tasks/Metrics call per
+ * collection for every workspace container with a task. Bad payloads are counted and logged once, never fatal.
+ */
+import { type ContainerdClient, containerdRoot } from "../containerd/client.js";
+import { CtrwatchError } from "../errors.js";
+import type { Workspace } from "../index/types.js";
+import type { WorkspaceIndex } from "../index/workspace-index.js";
+import type { Logger } from "../log.js";
+import { LogOnce } from "../util/log-once.js";
+import { type ContainerUsage, UsageDecoder } from "./container-usage.js";
+
+export interface WorkspaceUsage {
+  readonly workspace: Workspace;
+  readonly usage: ContainerUsage;
+}
+
+export class UsageSource {
+  private readonly decoder = new UsageDecoder(containerdRoot());
+  private readonly once: LogOnce;
+  /** Payloads that could not be decoded. */
+  undecodable = 0;
+
+  constructor(
+    private readonly client: () => ContainerdClient | undefined,
+    private readonly index: WorkspaceIndex,
+    logger: Logger,
+  ) {
+    this.once = new LogOnce(logger);
+  }
+
+  /** Every indexed workspace whose container has a task, with its usage now. */
+  async collect(timeoutMs = 10_000): Promise<WorkspaceUsage[]> {
+    const workspaces = this.index.list().filter((w) => w.containerId !== null && w.state !== "pending");
+    return this.usageOf(workspaces, timeoutMs);
+  }
+
+  /** One workspace's usage; `not_found` when it is not indexed or its container has no task. */
+  async forWorkspace(instanceId: string, timeoutMs = 5_000): Promise<WorkspaceUsage> {
+    const workspace = this.index.get(instanceId);
+    if (!workspace) throw new CtrwatchError("not_found", `no workspace ${instanceId} in the index`);
+    const [found] = await this.usageOf([workspace], timeoutMs);
+    if (!found) throw new CtrwatchError("not_found", `workspace ${instanceId} has no container task to measure`);
+    return found;
+  }
+
+  private async usageOf(workspaces: readonly Workspace[], timeoutMs: number): Promise<WorkspaceUsage[]> {
+    const client = this.client();
+    if (!client || workspaces.length === 0) return [];
+    const byContainer = new Map(workspaces.flatMap((w) => (w.containerId ? [[w.containerId, w] as const] : [])));
+    const metrics = await client.taskMetrics([...byContainer.keys()], { timeoutMs });
+    const out: WorkspaceUsage[] = [];
+    for (const metric of metrics) {
+      const workspace = byContainer.get(metric.containerId);
+      if (!workspace) continue;
+      try {
+        out.push({ workspace, usage: this.decoder.decode(metric) });
+      } catch (error) {
+        this.undecodable++;
+        this.once.log("warn", `usage:${metric.data?.type_url ?? ""}`, "skipped task metrics that do not decode", {
+          containerId: metric.containerId,
+          error: CtrwatchError.from(error),
+        });
+      }
+    }
+    return out;
+  }
+}
