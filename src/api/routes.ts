@@ -16,7 +16,9 @@ export type Answer =
   /** A 200 whose JSON is already encoded (cached until the index changes). */
   | { readonly kind: "encoded"; readonly body: Buffer }
   | { readonly kind: "problem"; readonly problem: Problem; readonly extra?: Record<string, unknown> }
-  | { readonly kind: "events" };
+  | { readonly kind: "events" }
+  /** The embedded view (text/html). */
+  | { readonly kind: "view" };
 
 export interface RouteContext {
   readonly params: Readonly<Record<string, string>>;

@@ -18,6 +18,7 @@ import { type Problem, problem, problemBody, toProblem } from "./problem.js";
 import { parseTarget, queryParams } from "./request-target.js";
 import { type Answer, matchRoute } from "./routes.js";
 import { listenUnix, prepareSocketPath } from "./unix-socket.js";
+import { VIEW_CSP, viewHtml } from "./view.js";
 
 export interface ApiLimits {
   readonly maxWaitMs: number;
@@ -82,7 +83,7 @@ export class ApiServer {
 
   /** Serves on TCP; resolves with the bound port (useful with port 0). */
   async listenTcp(address: ListenAddress): Promise<number> {
-    const server = this.createServer();
+    const server = this.createServer({ view: true });
     server.on("connection", (socket: Socket) => socket.setKeepAlive(true, 30_000));
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
@@ -115,7 +116,8 @@ export class ApiServer {
     return this.closing;
   }
 
-  private createServer(): Server {
+  /** `view`: this listener also serves the embedded view at `/` (the TCP one; the unix socket is for agents). */
+  private createServer(options: { view?: boolean } = {}): Server {
     const server = createServer(
       {
         maxHeaderSize: this.limits.maxHeaderBytes,
@@ -123,7 +125,7 @@ export class ApiServer {
         requestTimeout: this.limits.requestTimeoutMs,
         keepAliveTimeout: this.limits.keepAliveTimeoutMs,
       },
-      (req, res) => this.handle(req, res),
+      (req, res) => this.handle(req, res, options.view === true),
     );
     server.maxConnections = this.limits.maxConnections;
     server.on("clientError", (error: NodeJS.ErrnoException, socket: Socket) => this.onClientError(error, socket));
@@ -131,11 +133,11 @@ export class ApiServer {
   }
 
   /** Answers one request; synchronously when its route does (most do), so no promise is made per request. */
-  private handle(req: IncomingMessage, res: ServerResponse): void {
+  private handle(req: IncomingMessage, res: ServerResponse, view: boolean): void {
     const rawUrl = req.url ?? "/";
     let answer: Answer | Promise<Answer>;
     try {
-      answer = this.route(req, res, rawUrl);
+      answer = view && rawUrl === "/" && req.method === "GET" ? { kind: "view" } : this.route(req, res, rawUrl);
     } catch (error) {
       answer = { kind: "problem", problem: toProblem(error) };
     }
@@ -163,6 +165,15 @@ export class ApiServer {
         }
         case "json":
           this.sendJson(res, answer.status, JSON.stringify(answer.body));
+          return;
+        case "view":
+          res.writeHead(200, {
+            "content-type": "text/html; charset=utf-8",
+            "content-length": Buffer.byteLength(viewHtml),
+            "content-security-policy": VIEW_CSP,
+            "cache-control": "no-store",
+          });
+          res.end(viewHtml);
           return;
         case "encoded":
           this.sendJson(res, 200, answer.body);
