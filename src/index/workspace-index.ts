@@ -92,8 +92,9 @@ export class WorkspaceIndex {
         this.onTask(record.containerId, pending, (c) => {
           const changed = any(c.advance(Phase.TaskCreated), fill(c, "taskCreated", record.at, true));
           if (c.phase > Phase.TaskStarted) return changed;
-          const pid = c.pid !== record.pid;
-          c.pid = record.pid;
+          // A task's PID never changes: the first one learned stays (a replayed or forged event cannot move it).
+          const pid = c.pid === undefined && record.pid > 0;
+          if (pid) c.pid = record.pid;
           c.rootfs ??= record.rootfs;
           c.upperdir ??= record.upperdir;
           return changed || pid;
@@ -102,7 +103,7 @@ export class WorkspaceIndex {
       case "task-started":
         this.onTask(record.containerId, pending, (c, entry) => {
           const changed = any(c.advance(Phase.TaskStarted), fill(c, "taskStarted", record.at, true));
-          if (c.phase === Phase.TaskStarted) c.pid = record.pid;
+          if (c.phase === Phase.TaskStarted && c.pid === undefined && record.pid > 0) c.pid = record.pid;
           if (entry.container === c) entry.firstStarted ??= c;
           return changed;
         });

@@ -481,3 +481,14 @@ test("a first start learned from a list stays the first start across a later res
   t.like(index.get("i"), { containerId: "c2", readinessSeconds: 0.025 });
   t.is(index.get("i")?.timestamps.taskStarted, "2026-11-27T13:10:59.025000000Z");
 });
+
+test("a late or forged task event cannot move a known PID or erase known paths", (t) => {
+  const { index, apply } = setup();
+  startPod(apply);
+  apply(
+    { kind: "task-created", containerId: "c1", pid: 1, at: ms(35), rootfs: "/elsewhere" },
+    { kind: "task-started", containerId: "c1", pid: 1, at: ms(36) },
+  );
+  t.like(index.get("inst-1"), { state: "running", pid: 200, upperdir: "/var/lib/snapshots/c1/fs" });
+  t.is(index.pid("c1"), 200);
+});
