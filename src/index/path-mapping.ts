@@ -40,13 +40,18 @@ export class PathMapping {
 
   /** The local view of an absolute node path; unchanged when no mapping applies. Throws on a non-absolute path. */
   map(nodePath: string): string {
+    return this.resolve(nodePath).path;
+  }
+
+  /** The local path, and the mapping's local folder it must stay in (undefined when no mapping applies). */
+  resolve(nodePath: string): { path: string; within: string | undefined } {
     const clean = cleanAbsolute(nodePath, "path");
     for (const { node, local } of this.entries) {
-      if (node === "/") return joinUnder(local, clean.slice(1));
-      if (clean === node) return local;
-      if (clean.startsWith(`${node}/`)) return joinUnder(local, clean.slice(node.length + 1));
+      if (node === "/") return { path: joinUnder(local, clean.slice(1)), within: local };
+      if (clean === node) return { path: local, within: local };
+      if (clean.startsWith(`${node}/`)) return { path: joinUnder(local, clean.slice(node.length + 1)), within: local };
     }
-    return clean;
+    return { path: clean, within: undefined };
   }
 }
 

@@ -4,7 +4,7 @@
  * snapshotter is called `overlayfs`, the seed confused the two). Every path is checked to exist, through the path
  * mapping, before the index is told about it.
  */
-import { stat } from "node:fs/promises";
+import { realpath, stat } from "node:fs/promises";
 import type { Mount } from "../containerd/records.js";
 import type { PathMapping } from "../index/path-mapping.js";
 import { findRootfsMount, type MountInfo, splitMountOptions, upperdirOf } from "../node/mountinfo.js";
@@ -14,15 +14,24 @@ export interface TaskPaths {
   readonly upperdir?: string;
 }
 
-/** Checks node paths through the mapping; answers which exist. */
+/**
+ * Checks node paths through the mapping; answers which exist. A mapped path must also *stay* in its mapping's local
+ * folder once symlinks are resolved: a symlink planted in a container's filesystem cannot send an agent that trusts
+ * ctrwatch's answer outside what was mapped.
+ */
 export class PathChecker {
   constructor(private readonly mapping: PathMapping) {}
 
   async existing(nodePath: string | undefined): Promise<string | undefined> {
     if (!nodePath) return undefined;
     try {
-      await stat(this.mapping.map(nodePath));
-      return nodePath;
+      const { path, within } = this.mapping.resolve(nodePath);
+      if (within === undefined) {
+        await stat(path);
+        return nodePath;
+      }
+      const [real, root] = await Promise.all([realpath(path), realpath(within)]);
+      return real === root || real.startsWith(root === "/" ? "/" : `${root}/`) ? nodePath : undefined;
     } catch {
       return undefined;
     }

@@ -69,3 +69,22 @@ test("property: a mapped path is the normalised node path, or lies inside its ma
   );
   t.pass();
 });
+
+test("a mapped path that a symlink leads out of its folder is refused", async (t) => {
+  const { mkdtemp, mkdir, symlink, rm } = await import("node:fs/promises");
+  const os = await import("node:os");
+  const { PathChecker } = await import("../../src/watcher/task-paths.js");
+  const local = await mkdtemp(`${os.tmpdir()}/ctrwatch-map-`);
+  t.teardown(() => rm(local, { recursive: true, force: true }));
+  await mkdir(`${local}/task/rootfs`, { recursive: true });
+  await symlink("/etc", `${local}/task/escape`);
+  const checker = new PathChecker(PathMapping.parse([`/node/state=${local}`]));
+  t.is(await checker.existing("/node/state/task/rootfs"), "/node/state/task/rootfs");
+  t.is(await checker.existing("/node/state/task/escape"), undefined, "a symlink to /etc leaves the mapped folder");
+  t.is(await checker.existing("/node/state/task/missing"), undefined);
+  t.is(
+    await new PathChecker(new PathMapping()).existing("/etc"),
+    "/etc",
+    "without a mapping the path only has to exist",
+  );
+});
