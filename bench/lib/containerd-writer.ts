@@ -33,6 +33,19 @@ export class ContainerdWriter {
     });
   }
 
+  /** A container whose spec is whatever bytes `spec` holds, under `typeUrl` (for malformed-input tests). */
+  createRaw(id: string, labels: Record<string, string>, typeUrl: string, spec: string): Promise<void> {
+    return this.call(create, {
+      container: {
+        id,
+        labels,
+        image: "localhost/ctrwatch/busybox:test",
+        runtime: { name: "io.containerd.runc.v2" },
+        spec: { type_url: typeUrl, value: Buffer.from(spec) },
+      },
+    });
+  }
+
   deleteContainer(id: string): Promise<void> {
     return this.call(remove, { id });
   }

@@ -110,6 +110,7 @@ export class PrivateContainerd {
   async restart(options: { freshState?: boolean } = {}): Promise<void> {
     await this.stop();
     if (options.freshState) {
+      await killContainersInRuncRoot(this.runcRoot); // their shims outlive containerd; a fresh state forgets them
       await unmountUnder(this.dir);
       await rm(this.root, { recursive: true, force: true });
       await rm(this.state, { recursive: true, force: true });
