@@ -65,7 +65,7 @@ async function ready(ctrwatch: CtrwatchProcess): Promise<void> {
 
 /** containerd's envelope timestamp of `topic` for container `id`. */
 function envelope(events: CtrEvents, topic: string, id: string): Promise<CtrEvent> {
-  return events.waitFor((e) => e.namespace === "k8s.io" && e.topic === topic && e.body.includes(`"${id}"`));
+  return events.waitFor((e) => e.namespace === "k8s.io" && e.topic === topic && e.body.includes(`"${id}"`), 60_000);
 }
 
 function closeTo(
@@ -203,9 +203,15 @@ test.serial(
       "task.create",
       "task.start",
     ]);
-    t.true(phases?.points.every((p) => p.count === 1));
+    t.true(
+      phases?.points.every((p) => p.count === 1),
+      `one sample per phase: ${JSON.stringify(phases?.points.map((p) => [p.attributes["workspace.phase"], p.count]))}`,
+    );
     const events_ = collector.latestMetric("ctrwatch.containerd.events");
-    t.true((events_?.points.find((p) => p.attributes["event.topic"] === "/tasks/start")?.value ?? 0) >= 2);
+    t.true(
+      (events_?.points.find((p) => p.attributes["event.topic"] === "/tasks/start")?.value ?? 0) >= 2,
+      `the events counter: ${JSON.stringify(events_?.points.map((p) => [p.attributes["event.topic"], p.value]))}`,
+    );
     t.is(events_?.monotonic, true);
     const count = collector.latestMetric("ctrwatch.workspace.count");
     t.truthy(count?.points.find((p) => p.attributes["workspace.state"] === "running"));
