@@ -1,5 +1,6 @@
 /** Runs the real `ctrwatch` command (its TypeScript entry point through tsx) as a child process. */
 import { type ChildProcess, spawn } from "node:child_process";
+import { rmSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -14,10 +15,17 @@ export interface Exit {
 }
 
 let socketCount = 0;
+/** Every socket folder handed out; removed when the test process exits. */
+const socketFolders = new Set<string>();
+process.once("exit", () => {
+  for (const folder of socketFolders) rmSync(folder, { recursive: true, force: true });
+});
 
 /** A fresh API socket path for a `ctrwatch run` under test (never the system's /run/ctrwatch/api.sock). */
 export function testApiSocket(): string {
-  return path.join(os.tmpdir(), `ctrwatch-api-${process.pid}-${++socketCount}`, "api.sock");
+  const folder = path.join(os.tmpdir(), `ctrwatch-api-${process.pid}-${++socketCount}`);
+  socketFolders.add(folder);
+  return path.join(folder, "api.sock");
 }
 
 export class CtrwatchProcess {

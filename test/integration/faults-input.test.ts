@@ -3,7 +3,7 @@
  * JSON, lack a Linux section or are huge, huge and odd-unicode labels, rootfs mounts without upperdir=, a mount table
  * with odd escapes and broken lines — each counted and logged once, never a crash, never a wrong answer for others.
  */
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import anyTest, { type TestFn } from "ava";
@@ -35,7 +35,7 @@ test.serial(
         "9999 1 0:99 / /odd\\040dir\\011with\\134escapes\\ rw - tmpfs tmp\\040fs rw\n" +
         "x y z\n",
     );
-    t.teardown(() => writeFileSync(mountinfo, ""));
+    t.teardown(() => rmSync(mountinfo, { force: true })); // after the daemon stops: teardowns run last-first
     const { daemon, apiSocket, logs } = await startDaemon(t, containerd, ["--mountinfo", mountinfo]);
     const watcher = daemon.watcher;
     if (!watcher) return t.fail("no watcher");
