@@ -38,3 +38,15 @@ export function isLoopback(host: string): boolean {
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(host);
   return mapped?.[1] ? mapped[1].startsWith("127.") : false;
 }
+
+/**
+ * Whether a request's Host header names this machine's loopback (`localhost`, `127.x.y.z`, `[::1]`, any port). A
+ * loopback listener answers only such requests: a web page whose name was re-pointed at 127.0.0.1 (DNS rebinding)
+ * sends its own name, and must not read the API through the user's browser. No Host header (HTTP/1.0) is allowed.
+ */
+export function isLoopbackHostHeader(header: string | undefined): boolean {
+  if (header === undefined) return true;
+  const bracketed = /^\[([^\]]+)\](?::\d*)?$/.exec(header);
+  const host = bracketed ? bracketed[1] : header.replace(/:\d*$/, "");
+  return host !== undefined && isLoopback(host.toLowerCase());
+}

@@ -13,7 +13,7 @@ import type { WaitOutcome } from "../index/waiters.js";
 import type { Logger } from "../log.js";
 import type { ApiBackend } from "./backend.js";
 import { serveEvents } from "./event-stream.js";
-import type { ListenAddress } from "./listen-address.js";
+import { isLoopback, isLoopbackHostHeader, type ListenAddress } from "./listen-address.js";
 import { type Problem, problem, problemBody, toProblem } from "./problem.js";
 import { parseTarget, queryParams } from "./request-target.js";
 import { type Answer, matchRoute } from "./routes.js";
@@ -83,7 +83,7 @@ export class ApiServer {
 
   /** Serves on TCP; resolves with the bound port (useful with port 0). */
   async listenTcp(address: ListenAddress): Promise<number> {
-    const server = this.createServer({ view: true });
+    const server = this.createServer({ view: true, loopbackHostsOnly: isLoopback(address.host) });
     server.on("connection", (socket: Socket) => socket.setKeepAlive(true, 30_000));
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
@@ -116,8 +116,11 @@ export class ApiServer {
     return this.closing;
   }
 
-  /** `view`: this listener also serves the embedded view at `/` (the TCP one; the unix socket is for agents). */
-  private createServer(options: { view?: boolean } = {}): Server {
+  /**
+   * `view`: this listener also serves the embedded view at `/` (the TCP one; the unix socket is for agents).
+   * `loopbackHostsOnly`: refuse requests whose Host header is not a loopback name (DNS rebinding).
+   */
+  private createServer(options: { view?: boolean; loopbackHostsOnly?: boolean } = {}): Server {
     const server = createServer(
       {
         maxHeaderSize: this.limits.maxHeaderBytes,
@@ -125,7 +128,7 @@ export class ApiServer {
         requestTimeout: this.limits.requestTimeoutMs,
         keepAliveTimeout: this.limits.keepAliveTimeoutMs,
       },
-      (req, res) => this.handle(req, res, options.view === true),
+      (req, res) => this.handle(req, res, options),
     );
     server.maxConnections = this.limits.maxConnections;
     server.on("clientError", (error: NodeJS.ErrnoException, socket: Socket) => this.onClientError(error, socket));
@@ -133,11 +136,21 @@ export class ApiServer {
   }
 
   /** Answers one request; synchronously when its route does (most do), so no promise is made per request. */
-  private handle(req: IncomingMessage, res: ServerResponse, view: boolean): void {
+  private handle(
+    req: IncomingMessage,
+    res: ServerResponse,
+    options: { view?: boolean; loopbackHostsOnly?: boolean },
+  ): void {
     const rawUrl = req.url ?? "/";
     let answer: Answer | Promise<Answer>;
     try {
-      answer = view && rawUrl === "/" && req.method === "GET" ? { kind: "view" } : this.route(req, res, rawUrl);
+      if (options.loopbackHostsOnly && !isLoopbackHostHeader(req.headers.host)) {
+        throw new CtrwatchError(
+          "bad_request",
+          `this loopback listener answers only requests for localhost, 127.0.0.1 or [::1], not Host ${JSON.stringify(req.headers.host?.slice(0, 100))}`,
+        );
+      }
+      answer = options.view && rawUrl === "/" && req.method === "GET" ? { kind: "view" } : this.route(req, res, rawUrl);
     } catch (error) {
       answer = { kind: "problem", problem: toProblem(error) };
     }

@@ -13,7 +13,7 @@ import { silentLogger } from "../../src/log.js";
 import { type ContainerdContext, withContainerd } from "../harness/ava.js";
 import { CtrwatchProcess, runCtrwatch, testApiSocket } from "../harness/ctrwatch.js";
 import { startDaemon } from "../harness/faults.js";
-import { get } from "../harness/http.js";
+import { get, raw } from "../harness/http.js";
 
 const test = withContainerd(anyTest as TestFn<ContainerdContext>);
 
@@ -68,6 +68,23 @@ test.serial("no TCP listener unless asked; with --api-listen, only the loopback 
   const listeners = await tcpListeners(asked.pid ?? 0);
   t.is(listeners.length, 1, `one listener: ${listeners.join(", ")}`);
   t.regex(listeners[0] ?? "", /^127\.0\.0\.1:\d+$/);
+
+  // A page whose name was re-pointed at 127.0.0.1 (DNS rebinding) sends its own name: refused, for the view too.
+  const port = Number(listeners[0]?.split(":")[1]);
+  const rebound = await raw(
+    { port },
+    "GET /v1/workspaces HTTP/1.1\r\nHost: evil.example:9595\r\nConnection: close\r\n\r\n",
+  );
+  t.is(rebound.status, 400);
+  t.regex(
+    String((rebound.json as { error: { message: string } }).error.message),
+    /answers only requests for localhost/,
+  );
+  t.is((await raw({ port }, "GET / HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n")).status, 400);
+  t.is(
+    (await raw({ port }, `GET /v1/workspaces HTTP/1.1\r\nHost: localhost:${port}\r\nConnection: close\r\n\r\n`)).status,
+    200,
+  );
 });
 
 test.serial("a world-writable socket folder is refused (sticky /tmp-like folders are allowed)", async (t) => {

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import test from "ava";
 import { formatDuration, parseDuration } from "../../src/api/duration.js";
-import { isLoopback, parseListenAddress } from "../../src/api/listen-address.js";
+import { isLoopback, isLoopbackHostHeader, parseListenAddress } from "../../src/api/listen-address.js";
 import { parseTarget, queryParams, validId } from "../../src/api/request-target.js";
 import { matchRoute, routes } from "../../src/api/routes.js";
 import { resolveGroup } from "../../src/api/unix-socket.js";
@@ -156,6 +156,30 @@ test("--api-listen: loopback only unless remote is allowed", (t) => {
   t.true(isLoopback("127.8.9.1"));
   t.true(isLoopback("::ffff:127.0.0.1"));
   t.false(isLoopback("::"));
+});
+
+test("a loopback listener's Host header must name the loopback (DNS rebinding)", (t) => {
+  for (const host of [
+    "localhost",
+    "localhost:9595",
+    "LOCALHOST:1",
+    "127.0.0.1:9595",
+    "127.1.2.3",
+    "[::1]:9595",
+    "[::1]",
+  ])
+    t.true(isLoopbackHostHeader(host), host);
+  t.true(isLoopbackHostHeader(undefined), "HTTP/1.0 sends none");
+  for (const host of [
+    "evil.example",
+    "evil.example:9595",
+    "127.0.0.1.evil.example",
+    "localhost.evil.example:9595",
+    "[::2]:1",
+    "0.0.0.0:9595",
+    "",
+  ])
+    t.false(isLoopbackHostHeader(host), host);
 });
 
 test("--api-socket-group resolves names and numbers", (t) => {
