@@ -85,6 +85,16 @@ test.serial("no TCP listener unless asked; with --api-listen, only the loopback 
     (await raw({ port }, `GET /v1/workspaces HTTP/1.1\r\nHost: localhost:${port}\r\nConnection: close\r\n\r\n`)).status,
     200,
   );
+  // The view is locked down, and no answer invites another origin to read it.
+  const view = await raw({ port }, "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+  t.is(view.status, 200);
+  t.regex(String(view.headers["content-security-policy"]), /^default-src 'none';/);
+  const crossOrigin = await raw(
+    { port },
+    "GET /v1/workspaces HTTP/1.1\r\nHost: localhost\r\nOrigin: http://evil.example\r\nConnection: close\r\n\r\n",
+  );
+  t.is(crossOrigin.status, 200);
+  t.false("access-control-allow-origin" in crossOrigin.headers, "no CORS header: the browser keeps the answer");
 });
 
 test.serial("a world-writable socket folder is refused (sticky /tmp-like folders are allowed)", async (t) => {
