@@ -208,6 +208,13 @@ export class Kubelet {
     await removePodCgroups(pod);
   }
 
+  /** Forgets a pod whose containerd state is gone (containerd restarted with a fresh state), removing its cgroups. */
+  async forgetPod(pod: Pod): Promise<void> {
+    this.pods.delete(pod.id);
+    for (const [container, podId] of this.containers) if (podId === pod.id) this.containers.delete(container);
+    await removePodCgroups(pod);
+  }
+
   /** Removes every pod this kubelet created (best effort), then closes its channel. */
   async close(): Promise<void> {
     for (const pod of [...this.pods.values()]) await this.removePod(pod).catch(() => {});

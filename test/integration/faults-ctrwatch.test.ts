@@ -14,6 +14,7 @@ import { assertIndexEqualsContainerd, startDaemon } from "../harness/faults.js";
 import { get } from "../harness/http.js";
 import type { Pod } from "../harness/kubelet.js";
 import { OtlpCollector } from "../harness/otlp-collector.js";
+import { faultScale } from "../harness/scale.js";
 import { workspacesInContainerd } from "../harness/truth.js";
 
 interface Context extends ContainerdContext {
@@ -102,69 +103,73 @@ test.serial(
   },
 );
 
-test.serial("load: 100 workspace pods as fast as the harness can, beside 300 other containers", async (t) => {
-  t.timeout(6 * 60_000);
-  const { containerd, kubelet, client } = t.context;
-  const { daemon, apiSocket } = await startDaemon(t, containerd);
-  const writer = new ContainerdWriter(containerd.socket);
-  t.teardown(() => writer.close());
-  const template = { ociVersion: "1.0.2", annotations: {}, linux: { cgroupsPath: "/other" } };
-  const others = Array.from({ length: 300 }, (_, i) => hexId(`load-other-${i}`));
-  const waits = new Map<string, Promise<unknown>>();
-  for (let i = 0; i < 100; i++)
-    waits.set(`load-${i}`, daemon.index.waitForContainer(`load-${i}`, { timeoutMs: 300_000 }));
+const { loadPods, loadOthers } = faultScale;
+test.serial(
+  `load: ${loadPods} workspace pods as fast as the harness can, beside ${loadOthers} other containers`,
+  async (t) => {
+    t.timeout(60_000 + (loadPods + loadOthers / 10) * 3_000);
+    const { containerd, kubelet, client } = t.context;
+    const { daemon, apiSocket } = await startDaemon(t, containerd);
+    const writer = new ContainerdWriter(containerd.socket);
+    t.teardown(() => writer.close());
+    const template = { ociVersion: "1.0.2", annotations: {}, linux: { cgroupsPath: "/other" } };
+    const others = Array.from({ length: loadOthers }, (_, i) => hexId(`load-other-${i}`));
+    const waits = new Map<string, Promise<unknown>>();
+    for (let i = 0; i < loadPods; i++)
+      waits.set(`load-${i}`, daemon.index.waitForContainer(`load-${i}`, { timeoutMs: 300_000 }));
 
-  let wrong = 0;
-  let checks = 0;
-  let loading = true;
-  const checker = (async () => {
-    while (loading) {
-      const reply = await get({ socketPath: apiSocket }, "/v1/workspaces");
-      for (const w of (
-        reply.json as { workspaces: { instanceId: string; containerId: string | null; sandboxId: string }[] }
-      ).workspaces) {
-        checks++;
-        if (w.containerId) {
-          const container = await get({ socketPath: apiSocket }, `/v1/containers/${w.containerId}`);
-          // Gone meanwhile (404) is fine; an answer naming another workspace is not.
-          if (container.status === 200 && (container.json as { instanceId: string }).instanceId !== w.instanceId)
-            wrong++;
+    let wrong = 0;
+    let checks = 0;
+    let loading = true;
+    const checker = (async () => {
+      while (loading) {
+        const reply = await get({ socketPath: apiSocket }, "/v1/workspaces");
+        for (const w of (
+          reply.json as { workspaces: { instanceId: string; containerId: string | null; sandboxId: string }[] }
+        ).workspaces) {
+          checks++;
+          if (w.containerId) {
+            const container = await get({ socketPath: apiSocket }, `/v1/containers/${w.containerId}`);
+            // Gone meanwhile (404) is fine; an answer naming another workspace is not.
+            if (container.status === 200 && (container.json as { instanceId: string }).instanceId !== w.instanceId)
+              wrong++;
+          }
         }
+        await new Promise((resolve) => setTimeout(resolve, 50));
       }
-      await new Promise((resolve) => setTimeout(resolve, 50));
+    })();
+    const created = new Map<string, string>();
+    const work: Promise<void>[] = [];
+    const pending = Array.from({ length: loadPods }, (_, i) => i);
+    for (let lane = 0; lane < 6; lane++) {
+      work.push(
+        (async () => {
+          for (let i = pending.shift(); i !== undefined; i = pending.shift()) {
+            const pod = await kubelet.runPod({ workspace: { instanceId: `load-${i}` } });
+            created.set(`load-${i}`, await kubelet.runContainer(pod));
+          }
+        })(),
+      );
     }
-  })();
-  const created = new Map<string, string>();
-  const work: Promise<void>[] = [];
-  const pending = Array.from({ length: 100 }, (_, i) => i);
-  for (let lane = 0; lane < 6; lane++) {
     work.push(
       (async () => {
-        for (let i = pending.shift(); i !== undefined; i = pending.shift()) {
-          const pod = await kubelet.runPod({ workspace: { instanceId: `load-${i}` } });
-          created.set(`load-${i}`, await kubelet.runContainer(pod));
+        for (const id of others) {
+          await writer.createContainer(
+            id,
+            { "io.cri-containerd.kind": "container", "io.kubernetes.container.name": "app" },
+            template,
+          );
         }
       })(),
     );
-  }
-  work.push(
-    (async () => {
-      for (const id of others) {
-        await writer.createContainer(
-          id,
-          { "io.cri-containerd.kind": "container", "io.kubernetes.container.name": "app" },
-          template,
-        );
-      }
-    })(),
-  );
-  await Promise.all(work);
-  for (const [instance, wait] of waits)
-    t.deepEqual(await wait, { status: "ok", value: created.get(instance) }, instance);
-  loading = false;
-  await checker;
-  t.is(wrong, 0, `${checks} answers checked during the load`);
-  t.is(daemon.index.size, 100);
-  await assertIndexEqualsContainerd(t, daemon, client, "after the load");
-  for (const id of others) await writer.deleteContainer(id);
-});
+    await Promise.all(work);
+    for (const [instance, wait] of waits)
+      t.deepEqual(await wait, { status: "ok", value: created.get(instance) }, instance);
+    loading = false;
+    await checker;
+    t.is(wrong, 0, `${checks} answers checked during the load`);
+    t.is(daemon.index.size, loadPods);
+    await assertIndexEqualsContainerd(t, daemon, client, "after the load");
+    for (const id of others) await writer.deleteContainer(id);
+  },
+);
