@@ -181,13 +181,21 @@ export class OtlpCollector {
     return `http://127.0.0.1:${this.port}`;
   }
 
-  /** The last value of each metric by name across all exports (latest export wins). */
+  /**
+   * The most recently *collected* value of a metric across all exports. Not the last to arrive: an export the SDK
+   * timed out on a loaded machine can still arrive after the next one, and its older values would look like a
+   * cumulative counter going back.
+   */
   latestMetric(name: string): CollectedMetric | undefined {
-    for (const exp of this.metricExports.toReversed()) {
-      const metric = exp.metrics.findLast((m) => m.name === name);
-      if (metric) return metric;
+    let latest: { metric: CollectedMetric; at: bigint } | undefined;
+    for (const exp of this.metricExports) {
+      for (const metric of exp.metrics) {
+        if (metric.name !== name) continue;
+        const at = metric.points[0]?.timeUnixNano ?? 0n; // one collection: every point has its time
+        if (!latest || at >= latest.at) latest = { metric, at };
+      }
     }
-    return undefined;
+    return latest?.metric;
   }
 
   /** Resolves with all spans received so far once `predicate` holds for them. */
