@@ -20,21 +20,20 @@ export class ContainerdWriter {
   }
 
   createContainer(id: string, labels: Record<string, string>, spec: object): Promise<void> {
-    return this.call(create, {
-      container: {
-        id,
-        labels,
-        image: "localhost/ctrwatch/busybox:test",
-        runtime: { name: "io.containerd.runc.v2" },
-        spec: { type_url: OCI_SPEC_TYPE_URL, value: Buffer.from(JSON.stringify(spec)) },
-        snapshotter: "overlayfs",
-        snapshotKey: id,
-      },
+    return this.createRaw(id, labels, OCI_SPEC_TYPE_URL, JSON.stringify(spec), {
+      snapshotter: "overlayfs",
+      snapshotKey: id,
     });
   }
 
   /** A container whose spec is whatever bytes `spec` holds, under `typeUrl` (for malformed-input tests). */
-  createRaw(id: string, labels: Record<string, string>, typeUrl: string, spec: string): Promise<void> {
+  createRaw(
+    id: string,
+    labels: Record<string, string>,
+    typeUrl: string,
+    spec: string,
+    extra: Record<string, string> = {},
+  ): Promise<void> {
     return this.call(create, {
       container: {
         id,
@@ -42,6 +41,7 @@ export class ContainerdWriter {
         image: "localhost/ctrwatch/busybox:test",
         runtime: { name: "io.containerd.runc.v2" },
         spec: { type_url: typeUrl, value: Buffer.from(spec) },
+        ...extra,
       },
     });
   }

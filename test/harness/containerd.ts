@@ -6,7 +6,7 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { closeSync, existsSync, openSync, readFileSync } from "node:fs";
-import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, rmdir, stat, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -18,6 +18,7 @@ import { mountsUnder } from "./mounts.js";
 const run = promisify(execFile);
 
 export const K8S_NAMESPACE = "k8s.io";
+const CGROUP_ROOT = "/sys/fs/cgroup";
 
 export interface StartOptions {
   /** Reuse this folder (e.g. to restart on the same root); a fresh temp folder otherwise. */
@@ -124,14 +125,17 @@ export class PrivateContainerd {
    * the folder. The safety net after tests, which should have removed their pods already.
    */
   async destroy(): Promise<void> {
+    let namespaces: string[] = [];
     if (this.pid !== undefined) {
       try {
-        const namespaces = (await this.ctr(["namespaces", "list", "--quiet"])).split("\n").filter(Boolean);
+        namespaces = (await this.ctr(["namespaces", "list", "--quiet"])).split("\n").filter(Boolean);
         for (const namespace of namespaces) await this.removeEverything(namespace);
       } catch {
         // containerd may be frozen or gone; the shims are killed below through their runc root.
       }
     }
+    // `ctr run` puts a task in the cgroup /<namespace>/<id>; containerd removes the task's folder, not the parent.
+    for (const namespace of namespaces.filter((n) => n !== K8S_NAMESPACE)) await removeEmptyCgroup(namespace);
     await this.stop(2_000);
     await killContainersInRuncRoot(this.runcRoot);
     await unmountUnder(this.dir);
@@ -275,4 +279,10 @@ async function killContainersInRuncRoot(runcRoot: string): Promise<void> {
       // not a runc root
     }
   }
+}
+
+/** Removes `/<name>` from every cgroup hierarchy where it exists and is empty (rmdir refuses otherwise). */
+async function removeEmptyCgroup(name: string): Promise<void> {
+  const hierarchies = await readdir(CGROUP_ROOT).catch(() => [] as string[]);
+  for (const hierarchy of hierarchies) await rmdir(path.join(CGROUP_ROOT, hierarchy, name)).catch(() => {});
 }

@@ -7,7 +7,7 @@ import { createLogger, type Logger } from "../../src/log.js";
 import type { PrivateContainerd } from "./containerd.js";
 import { testApiSocket } from "./ctrwatch.js";
 import { get } from "./http.js";
-import { workspacesInContainerd } from "./truth.js";
+import { indexView, workspacesInContainerd } from "./truth.js";
 
 export interface DaemonUnderTest {
   readonly daemon: Daemon;
@@ -63,20 +63,6 @@ export class ReadinessRecorder {
   }
 }
 
-/** The daemon's index, as containerd's truth is shaped (instance, sandbox, container, PID, state). */
-export function indexView(daemon: Daemon) {
-  return daemon.index
-    .list()
-    .map((w) => ({
-      instanceId: w.instanceId,
-      sandboxId: w.sandboxId,
-      containerId: w.containerId,
-      pid: w.pid,
-      state: w.state,
-    }))
-    .sort((a, b) => a.instanceId.localeCompare(b.instanceId));
-}
-
 /** Asserts the index equals what containerd lists now (a container without a task may be creating or stopping). */
 export async function assertIndexEqualsContainerd(
   t: ExecutionContext<unknown>,
@@ -87,7 +73,7 @@ export async function assertIndexEqualsContainerd(
   const truth = await workspacesInContainerd(client);
   // Where containerd's list cannot tell "creating" from "stopping" (no task), either answer of the index is right.
   const blurred = new Set(truth.filter((w) => w.state === "creating-or-stopping").map((w) => w.instanceId));
-  const ours = indexView(daemon).map((w) =>
+  const ours = indexView(daemon.index).map((w) =>
     blurred.has(w.instanceId) && (w.state === "creating" || w.state === "stopping")
       ? { ...w, state: "creating-or-stopping" }
       : w,

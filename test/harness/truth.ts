@@ -2,8 +2,10 @@
  * What containerd itself says the workspaces are, derived independently of ctrwatch's index from a fresh list: per
  * instance the newest workspace sandbox, in it the newest workspace container, its task's status and PID.
  */
+
 import type { ContainerdClient } from "../../src/containerd/client.js";
 import type { WorkspaceState } from "../../src/index/types.js";
+import type { WorkspaceIndex } from "../../src/index/workspace-index.js";
 
 export interface TrueWorkspace {
   readonly instanceId: string;
@@ -58,4 +60,18 @@ export async function workspacesInContainerd(
     });
   }
   return out.sort((a, b) => a.instanceId.localeCompare(b.instanceId));
+}
+
+/** An index, as containerd's truth is shaped (instance, sandbox, container, PID, state). */
+export function indexView(index: WorkspaceIndex) {
+  return index
+    .list()
+    .map((w) => ({
+      instanceId: w.instanceId,
+      sandboxId: w.sandboxId,
+      containerId: w.containerId,
+      pid: w.pid,
+      state: w.state,
+    }))
+    .sort((a, b) => a.instanceId.localeCompare(b.instanceId));
 }

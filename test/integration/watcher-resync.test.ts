@@ -3,7 +3,7 @@ import path from "node:path";
 import anyTest, { type TestFn } from "ava";
 import { type ContainerdContext, eventually, withContainerd } from "../harness/ava.js";
 import type { Pod } from "../harness/kubelet.js";
-import { workspacesInContainerd } from "../harness/truth.js";
+import { indexView, workspacesInContainerd } from "../harness/truth.js";
 import { startWatcher } from "../harness/watcher.js";
 
 const test = withContainerd(anyTest as TestFn<ContainerdContext>);
@@ -99,17 +99,7 @@ test.serial(
     t.is(await restarted, newAttempt);
 
     const truth = await workspacesInContainerd(client);
-    const ours = index
-      .list()
-      .map((w) => ({
-        instanceId: w.instanceId,
-        sandboxId: w.sandboxId,
-        containerId: w.containerId,
-        pid: w.pid,
-        state: w.state,
-      }))
-      .sort((a, b) => a.instanceId.localeCompare(b.instanceId));
-    t.deepEqual(ours, truth);
+    t.deepEqual(indexView(index), truth);
     t.is(index.get("churn-staying")?.containerId, stayingContainer);
     for (const pod of [staying, restarting, arrivingPod]) await kubelet.removePod(pod);
   },
