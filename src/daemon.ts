@@ -12,10 +12,8 @@ import { supportedContainerdSeries } from "./containerd/version.js";
 import { CtrwatchError } from "./errors.js";
 import { WorkspaceIndex } from "./index/workspace-index.js";
 import type { Logger } from "./log.js";
-import { ContainerMetricsProducer } from "./resources/container-metrics.js";
-import { observeNode } from "./resources/node-metrics.js";
 import { UsageSource, type WorkspaceUsage } from "./resources/usage-source.js";
-import { startTelemetry, type TelemetryHandle } from "./telemetry/handle.js";
+import { exportsSomething, startTelemetry, type TelemetryHandle } from "./telemetry/handle.js";
 import { lifecycleInstruments, observeState } from "./telemetry/instruments.js";
 import { LifecycleSpans } from "./telemetry/lifecycle-spans.js";
 import { ctrwatchVersion } from "./version.js";
@@ -131,9 +129,19 @@ export class Daemon implements ApiBackend {
       });
     }
     this.usageSource = new UsageSource(() => this.client, this.index, this.logger.child({ component: "usage" }));
-    const producer = new ContainerMetricsProducer(this.usageSource, (id) => (this.index.oomKilled(id) ? 1 : 0));
+    // What feeds only the exporter (the SDK's metric types, systeminformation) is loaded only when something is
+    // exported: ~80 ms of module loading a daemon serving only its API never needs.
+    const exporting = exportsSomething(config.telemetry);
+    const usage = this.usageSource;
+    const producers = exporting
+      ? [
+          new (await import("./resources/container-metrics.js")).ContainerMetricsProducer(usage, (id) =>
+            this.index.oomKilled(id) ? 1 : 0,
+          ),
+        ]
+      : [];
     const telemetry = await startTelemetry({
-      metricProducers: [producer],
+      metricProducers: producers,
       config: config.telemetry,
       env: process.env,
       logger: this.logger.child({ component: "telemetry" }),
@@ -153,7 +161,10 @@ export class Daemon implements ApiBackend {
       stats: () => this.watcherInstance?.stats,
       spans: telemetry.spans,
     });
-    if (telemetry.exporting) observeNode(telemetry.meter, { containerdRoot: config.containerdRoot });
+    if (telemetry.exporting) {
+      const { observeNode } = await import("./resources/node-metrics.js");
+      observeNode(telemetry.meter, { containerdRoot: config.containerdRoot });
+    }
     const watcher = new Watcher({
       client,
       index: this.index,

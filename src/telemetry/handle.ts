@@ -49,6 +49,11 @@ export interface TelemetryOptions {
   readonly containerdVersion: string | undefined;
 }
 
+/** Whether `config` exports anything: only then are the SDK and what feeds only it worth loading. */
+export function exportsSomething(config: TelemetryConfig): boolean {
+  return !config.disabled && (config.traces.enabled || config.metrics.enabled);
+}
+
 /** The SDK when something is to be exported; otherwise a handle that exports nothing (and says so once). */
 export async function startTelemetry(options: TelemetryOptions): Promise<TelemetryHandle> {
   const { config, logger } = options;
@@ -56,7 +61,7 @@ export async function startTelemetry(options: TelemetryOptions): Promise<Telemet
     logger.info("telemetry is off (OTEL_SDK_DISABLED=true): nothing is exported");
     return noTelemetry();
   }
-  if (!config.traces.enabled && !config.metrics.enabled) {
+  if (!exportsSomething(config)) {
     logger.info("no OTLP endpoint is set (OTEL_EXPORTER_OTLP_ENDPOINT): traces and metrics are not exported");
     return noTelemetry();
   }
