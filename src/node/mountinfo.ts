@@ -82,10 +82,18 @@ export function upperdirOf(options: readonly string[]): string | undefined {
   return undefined;
 }
 
-/** The overlay rootfs mount of container `id` of `namespace`, found by its mount point. The last one wins. */
-export function findRootfsMount(mounts: readonly MountInfo[], namespace: string, id: string): MountInfo | undefined {
-  const suffix = `/${namespace}/${id}/rootfs`;
-  let found: MountInfo | undefined;
-  for (const mount of mounts) if (mount.fsType === "overlay" && mount.mountPoint.endsWith(suffix)) found = mount;
-  return found;
+/**
+ * The overlay rootfs mounts of `namespace`'s containers by container ID, found by their mount points
+ * (`…/<namespace>/<id>/rootfs`); where a mount point is mounted over, the last one wins. Built once per table, so a
+ * sync of thousands of tasks does not scan the table once per task.
+ */
+export function rootfsMountsByContainer(mounts: readonly MountInfo[], namespace: string): Map<string, MountInfo> {
+  const byId = new Map<string, MountInfo>();
+  for (const mount of mounts) {
+    if (mount.fsType !== "overlay") continue;
+    const parts = mount.mountPoint.split("/");
+    const id = parts.at(-2);
+    if (parts.length >= 4 && parts.at(-1) === "rootfs" && parts.at(-3) === namespace && id) byId.set(id, mount);
+  }
+  return byId;
 }

@@ -2,16 +2,23 @@
  * What /proc tells about a process: its start time, used as an estimate for a task found already running (containerd
  * records no start time). proc(5): field 22 of /proc/<pid>/stat is the start in clock ticks after boot; /proc/stat's
  * `btime` is the boot time in seconds. USER_HZ is 100 on every Linux ABI Node.js runs on.
+ *
+ * A process's stat file is read synchronously: procfs makes it up on read and never waits on a disk, and one read is
+ * one system call where the promise API takes five trips through the thread pool — which, for the hundreds of tasks
+ * of a first sync, was most of the time spent describing them (docs/performance.md, B2).
  */
+import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import type { UnixNanos } from "../containerd/timestamp.js";
 
 const USER_HZ = 100n;
-let bootTimeSeconds: Promise<bigint | undefined> | undefined;
+/** The boot time of each proc root read so far (it does not change while the machine runs). */
+const bootTimes = new Map<string, Promise<bigint | undefined>>();
 
 export async function processStartTime(pid: number, procRoot = "/proc"): Promise<UnixNanos | undefined> {
   try {
-    const [stat, boot] = await Promise.all([readFile(`${procRoot}/${pid}/stat`, "utf8"), bootTime(procRoot)]);
+    const stat = readFileSync(`${procRoot}/${pid}/stat`, "utf8");
+    const boot = await bootTime(procRoot);
     if (boot === undefined) return undefined;
     // The command name (field 2) is in parentheses and may hold spaces: count fields after the last ')'.
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
@@ -24,12 +31,16 @@ export async function processStartTime(pid: number, procRoot = "/proc"): Promise
 }
 
 function bootTime(procRoot: string): Promise<bigint | undefined> {
-  bootTimeSeconds ??= readFile(`${procRoot}/stat`, "utf8").then(
-    (text) => {
-      const match = /^btime (\d+)$/m.exec(text);
-      return match?.[1] ? BigInt(match[1]) : undefined;
-    },
-    () => undefined,
-  );
-  return bootTimeSeconds;
+  let seconds = bootTimes.get(procRoot);
+  if (!seconds) {
+    seconds = readFile(`${procRoot}/stat`, "utf8").then(
+      (text) => {
+        const match = /^btime (\d+)$/m.exec(text);
+        return match?.[1] ? BigInt(match[1]) : undefined;
+      },
+      () => undefined,
+    );
+    bootTimes.set(procRoot, seconds);
+  }
+  return seconds;
 }

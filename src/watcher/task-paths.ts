@@ -7,7 +7,7 @@
 import { realpath, stat } from "node:fs/promises";
 import type { Mount } from "../containerd/records.js";
 import type { PathMapping } from "../index/path-mapping.js";
-import { findRootfsMount, type MountInfo, splitMountOptions, upperdirOf } from "../node/mountinfo.js";
+import { type MountInfo, splitMountOptions, upperdirOf } from "../node/mountinfo.js";
 
 export interface TaskPaths {
   readonly rootfs?: string;
@@ -51,14 +51,11 @@ export async function pathsFromTaskCreate(
   return verify(wanted, checker);
 }
 
-/** Paths of a task found by a list, from the node's mount table. */
+/** Paths of a task found by a list, from its rootfs mount in the node's mount table (if it has one). */
 export async function pathsFromMountTable(
-  mounts: readonly MountInfo[],
-  namespace: string,
-  containerId: string,
+  mount: MountInfo | undefined,
   checker: PathChecker,
 ): Promise<TaskPaths & { missing: string[] }> {
-  const mount = findRootfsMount(mounts, namespace, containerId);
   if (!mount) return { missing: [] };
   return verify({ rootfs: mount.mountPoint, upperdir: upperdirOf(splitMountOptions(mount.superOptions)) }, checker);
 }

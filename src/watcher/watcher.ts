@@ -23,7 +23,7 @@ import { PathMapping } from "../index/path-mapping.js";
 import type { ListedTask, Snapshot } from "../index/types.js";
 import type { WorkspaceIndex } from "../index/workspace-index.js";
 import type { Logger } from "../log.js";
-import { type MountInfo, parseMountInfo } from "../node/mountinfo.js";
+import { type MountInfo, parseMountInfo, rootfsMountsByContainer } from "../node/mountinfo.js";
 import { processStartTime } from "../node/proc.js";
 import { Backoff, type BackoffOptions, sleep } from "../util/backoff.js";
 import { LogOnce } from "../util/log-once.js";
@@ -203,10 +203,13 @@ export class Watcher {
       this.client.listTasks({ signal, timeoutMs: 30_000 }),
       this.readMountTable(),
     ]);
+    const rootfsMounts = rootfsMountsByContainer(mounts, this.client.namespace);
     // Only the tasks of workspace sandboxes and containers need their paths and start times looked up.
     const tracked = new Set(containers.filter((c) => this.index.concerns(c)).map((c) => c.id));
     const listed: ListedTask[] = await Promise.all(
-      tasks.filter((task) => tracked.has(task.containerId)).map((task) => this.describeListedTask(task, mounts)),
+      tasks
+        .filter((task) => tracked.has(task.containerId))
+        .map((task) => this.describeListedTask(task, rootfsMounts.get(task.containerId))),
     );
     const snapshot: Snapshot = { containers, tasks: listed };
     if (signal.aborted) return;
@@ -220,9 +223,9 @@ export class Watcher {
     });
   }
 
-  private async describeListedTask(task: ListedTask, mounts: readonly MountInfo[]): Promise<ListedTask> {
+  private async describeListedTask(task: ListedTask, rootfsMount: MountInfo | undefined): Promise<ListedTask> {
     const [paths, startedAtEstimate] = await Promise.all([
-      pathsFromMountTable(mounts, this.client.namespace, task.containerId, this.checker),
+      pathsFromMountTable(rootfsMount, this.checker),
       task.status === "running" && task.pid > 0 ? processStartTime(task.pid) : undefined,
     ]);
     this.reportMissing(task.containerId, paths.missing);

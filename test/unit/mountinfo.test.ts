@@ -1,8 +1,8 @@
 import test from "ava";
 import {
-  findRootfsMount,
   parseMountInfo,
   parseMountInfoLine,
+  rootfsMountsByContainer,
   splitMountOptions,
   unescapeMountField,
   upperdirOf,
@@ -50,15 +50,24 @@ test("overlay options split on unescaped commas and give the upperdir", (t) => {
   t.is(upperdirOf(["rw", "lowerdir=/l"]), undefined, "mount options without upperdir=");
 });
 
-test("finds a container's rootfs mount by namespace and ID, overlay only", (t) => {
+test("finds containers' rootfs mounts by namespace and ID, overlay only, the last mount over a point winning", (t) => {
   const table = [
     "100 1 0:50 / /run/containerd/io.containerd.runtime.v2.task/k8s.io/abc/rootfs rw - overlay overlay rw,upperdir=/u/abc",
     "101 1 0:51 / /run/containerd/io.containerd.runtime.v2.task/other/abc/rootfs rw - overlay overlay rw,upperdir=/u/x",
     "102 1 0:52 / /run/containerd/io.containerd.runtime.v2.task/k8s.io/abcd/rootfs rw - overlay overlay rw,upperdir=/u/y",
     "103 1 0:53 / /tmp/k8s.io/def/rootfs rw - tmpfs tmpfs rw",
+    "104 1 0:54 / /run/k8s.io/ghi/rootfs/dev rw - overlay overlay rw,upperdir=/u/dev",
+    "105 1 0:55 / /run/k8s.io/ghi/rootfs rw - overlay overlay rw,upperdir=/u/ghi-1",
+    "106 105 0:56 / /run/k8s.io/ghi/rootfs rw - overlay overlay rw,upperdir=/u/ghi-2",
+    "107 1 0:57 / k8s.io/jkl/rootfs rw - overlay overlay rw,upperdir=/u/relative",
   ].join("\n");
   const { mounts } = parseMountInfo(table);
-  t.is(findRootfsMount(mounts, "k8s.io", "abc")?.superOptions, "rw,upperdir=/u/abc");
-  t.is(findRootfsMount(mounts, "k8s.io", "def"), undefined, "not overlay");
-  t.is(findRootfsMount(mounts, "k8s.io", "zzz"), undefined);
+  const byId = rootfsMountsByContainer(mounts, "k8s.io");
+  t.is(byId.get("abc")?.superOptions, "rw,upperdir=/u/abc");
+  t.is(byId.get("abcd")?.superOptions, "rw,upperdir=/u/y");
+  t.is(byId.get("def"), undefined, "not overlay");
+  t.is(byId.get("ghi")?.superOptions, "rw,upperdir=/u/ghi-2", "the mount on top wins; a mount below rootfs is not it");
+  t.is(byId.get("jkl"), undefined, "a mount point that is not absolute");
+  t.deepEqual([...byId.keys()].sort(), ["abc", "abcd", "ghi"], "only k8s.io's");
+  t.is(rootfsMountsByContainer(mounts, "other").get("abc")?.superOptions, "rw,upperdir=/u/x");
 });
