@@ -112,6 +112,7 @@ export class PrivateContainerd {
     await this.stop();
     if (options.freshState) {
       await killContainersInRuncRoot(this.runcRoot); // their shims outlive containerd; a fresh state forgets them
+      await killShimsOf(this.socket);
       await unmountUnder(this.dir);
       await rm(this.root, { recursive: true, force: true });
       await rm(this.state, { recursive: true, force: true });
@@ -138,6 +139,7 @@ export class PrivateContainerd {
     for (const namespace of namespaces.filter((n) => n !== K8S_NAMESPACE)) await removeEmptyCgroup(namespace);
     await this.stop(2_000);
     await killContainersInRuncRoot(this.runcRoot);
+    await killShimsOf(this.socket);
     await unmountUnder(this.dir);
     await rm(this.dir, { recursive: true, force: true });
   }
@@ -277,6 +279,28 @@ async function killContainersInRuncRoot(runcRoot: string): Promise<void> {
       }
     } catch {
       // not a runc root
+    }
+  }
+}
+
+/**
+ * SIGKILLs the shims still serving containerd at `socket`. Once containerd is stopped and runc's containers are gone,
+ * a shim whose task containerd never deleted (containerd was killed, or its state thrown away) waits for a Shutdown
+ * call that will never come.
+ */
+async function killShimsOf(socket: string): Promise<void> {
+  for (const entry of await readdir("/proc").catch(() => [] as string[])) {
+    if (!/^\d+$/.test(entry)) continue;
+    const argv = await readFile(`/proc/${entry}/cmdline`, "utf8").then(
+      (text) => text.split("\0"),
+      () => [] as string[],
+    );
+    if (!path.basename(argv[0] ?? "").startsWith("containerd-shim")) continue;
+    if (argv[argv.indexOf("-address") + 1] !== socket) continue;
+    try {
+      process.kill(Number(entry), "SIGKILL");
+    } catch {
+      // gone already
     }
   }
 }
