@@ -4,6 +4,7 @@
  */
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import anyTest, { type TestFn } from "ava";
 import { type ContainerdContext, eventually, withContainerd } from "../harness/ava.js";
@@ -103,6 +104,12 @@ test.serial("memory and pids are reported for every workspace, node metrics besi
     const metric = await eventually(t, name, () => collector.latestMetric(name));
     t.true(metric.points.length > 0, name);
   }
+  // The burner keeps a CPU busy; the 1-minute load average is the kernel's, read here at about the same time.
+  const utilization = collector.latestMetric("system.cpu.utilization")?.points[0]?.value ?? 0;
+  t.true(utilization > 0 && utilization <= 1, `system.cpu.utilization ${utilization}`);
+  const load = collector.latestMetric("system.cpu.load_average.1m")?.points[0]?.value ?? -1;
+  const [kernelLoad = 0] = os.loadavg();
+  t.true(Math.abs(load - kernelLoad) <= Math.max(0.5, kernelLoad * 0.3), `load ${load}, kernel ${kernelLoad}`);
   const used = collector
     .latestMetric("system.memory.usage")
     ?.points.find((p) => p.attributes["system.memory.state"] === "used");

@@ -1,11 +1,12 @@
 import { readFileSync } from "node:fs";
+import type os from "node:os";
 import test from "ava";
 import { sortRows, type TopRow } from "../../src/cli/top.js";
 import { containerdRoot } from "../../src/containerd/client.js";
 import { CtrwatchError } from "../../src/errors.js";
 import type { Workspace } from "../../src/index/types.js";
 import { UsageDecoder } from "../../src/resources/container-usage.js";
-import { filesystemOf } from "../../src/resources/node-metrics.js";
+import { cpuBusyShare, filesystemOf } from "../../src/resources/node-metrics.js";
 
 const fixtures = JSON.parse(readFileSync(new URL("../fixtures/task-metrics.json", import.meta.url), "utf8")) as {
   v1: { typeUrl: string; base64: string };
@@ -98,4 +99,20 @@ test("top sorts by CPU or by memory, unknown last", (t) => {
     sortRows(rows, "memory").map((r) => r.workspace.instanceId),
     ["d", "a", "b", "c"],
   );
+});
+
+const cpu = (user: number, nice: number, sys: number, idle: number, irq: number): os.CpuInfo => ({
+  model: "test",
+  speed: 0,
+  times: { user, nice, sys, idle, irq },
+});
+
+test("CPU utilization is busy time over all time between two readings, all CPUs together", (t) => {
+  const before = [cpu(100, 0, 50, 1000, 0), cpu(200, 10, 0, 500, 0)];
+  const after = [cpu(400, 0, 150, 1100, 0), cpu(200, 10, 0, 1500, 0)];
+  // busy: (300 + 100) + 0 = 400; idle: 100 + 1000 = 1100
+  t.is(cpuBusyShare(before, after), 400 / 1500);
+  t.is(cpuBusyShare(before, before), undefined, "no time passed");
+  t.is(cpuBusyShare(before, after.slice(0, 1)), undefined, "a CPU went away");
+  t.is(cpuBusyShare([cpu(0, 0, 0, 0, 0)], [cpu(10, 5, 3, 0, 2)]), 1);
 });
