@@ -129,19 +129,15 @@ export class Daemon implements ApiBackend {
       });
     }
     this.usageSource = new UsageSource(() => this.client, this.index, this.logger.child({ component: "usage" }));
-    // What feeds only the exporter (the SDK's metric types, systeminformation) is loaded only when something is
-    // exported: ~80 ms of module loading a daemon serving only its API never needs.
-    const exporting = exportsSomething(config.telemetry);
-    const usage = this.usageSource;
-    const producers = exporting
-      ? [
-          new (await import("./resources/container-metrics.js")).ContainerMetricsProducer(usage, (id) =>
-            this.index.oomKilled(id) ? 1 : 0,
-          ),
-        ]
-      : [];
+    // What feeds only the exporter (the per-workspace producer with the SDK's metric types, the node metrics with
+    // systeminformation) is imported only when something is exported: ~80 ms a daemon serving only its API never needs.
+    const metricProducers = [];
+    if (exportsSomething(config.telemetry)) {
+      const { ContainerMetricsProducer } = await import("./resources/container-metrics.js");
+      metricProducers.push(new ContainerMetricsProducer(this.usageSource, (id) => (this.index.oomKilled(id) ? 1 : 0)));
+    }
     const telemetry = await startTelemetry({
-      metricProducers: producers,
+      metricProducers,
       config: config.telemetry,
       env: process.env,
       logger: this.logger.child({ component: "telemetry" }),
