@@ -28,6 +28,7 @@ export const containerdProtoFiles = [
   "containerd/services/events/v1/events.proto",
   "containerd/services/version/v1/version.proto",
   "containerd/services/snapshots/v1/snapshots.proto",
+  "containerd/services/sandbox/v1/sandbox.proto",
   "containerd/events/container.proto",
   "containerd/events/task.proto",
   "grpc/health/v1/health.proto",
