@@ -8,7 +8,7 @@ import { ApiServer } from "./api/server.js";
 import type { RunConfig } from "./config/run-config.js";
 import type { ContainerdClient } from "./containerd/client.js";
 import { connectContainerd } from "./containerd/connect.js";
-import { supportedContainerdSeries } from "./containerd/version.js";
+import { supportedContainerdLines } from "./containerd/version.js";
 import { CtrwatchError } from "./errors.js";
 import { WorkspaceIndex } from "./index/workspace-index.js";
 import type { Logger } from "./log.js";
@@ -122,10 +122,14 @@ export class Daemon implements ApiBackend {
       containerdVersion: version.version,
       containerdRevision: version.revision,
     });
-    if (!check.supported) {
+    if (check.support === "end_of_life") {
+      this.logger.info("this containerd line is past its end of life (Kubernetes 1.36 needs 2.x); going on", {
+        containerdVersion: version.version,
+      });
+    } else if (check.support === "unsupported") {
       this.logger.warn("this containerd version is not one ctrwatch supports; going on", {
         containerdVersion: version.version,
-        supported: supportedContainerdSeries.join(", "),
+        supported: supportedContainerdLines.join(", "),
       });
     }
     this.usageSource = new UsageSource(() => this.client, this.index, this.logger.child({ component: "usage" }));

@@ -13,7 +13,7 @@ export const viewHtml = `<!doctype html>
 <title>ctrwatch</title>
 <style>
   :root { --bg: #0f1419; --panel: #161c24; --line: #263040; --text: #d8dee9; --dim: #7a8699; --accent: #5fb3f9;
-          --sandbox: #8aa4ff; --prepare: #c38bff; --create: #f5b86b; --start: #69d39a; --slow: #ff6b6b; }
+          --netns: #5ec8e5; --sandbox: #8aa4ff; --prepare: #c38bff; --create: #f5b86b; --start: #69d39a; --slow: #ff6b6b; }
   * { box-sizing: border-box; }
   body { margin: 0; font: 13px/1.45 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; background: var(--bg); color: var(--text); }
   header { display: flex; align-items: baseline; gap: 16px; padding: 14px 20px; border-bottom: 1px solid var(--line); }
@@ -58,6 +58,7 @@ export const viewHtml = `<!doctype html>
     <h2>Startup waterfall (recent)</h2>
     <div id="waterfall"></div>
     <div class="legend">
+      <span><i style="background:var(--netns)"></i>sandbox.prepare (containerd 2.x)</span>
       <span><i style="background:var(--sandbox)"></i>sandbox.start</span>
       <span><i style="background:var(--prepare)"></i>container.prepare</span>
       <span><i style="background:var(--create)"></i>task.create</span>
@@ -69,9 +70,12 @@ export const viewHtml = `<!doctype html>
 <script>
 "use strict";
 const workspaces = new Map();   // instanceId -> Workspace
-const startups = new Map();     // instanceId -> { name, phases: [ms x4], total }
-const PHASES = [["sandboxCreated", "sandboxStarted", "--sandbox"], ["sandboxStarted", "containerCreated", "--prepare"],
-                ["containerCreated", "taskCreated", "--create"], ["taskCreated", "taskStarted", "--start"]];
+const startups = new Map();     // instanceId -> { name, phases: [ms x5], total }
+// sandbox.prepare is 0 ms on containerd 1.x, where the pod sandbox's start is its sandbox container's creation.
+const PHASES = [["sandboxCreated", "sandboxContainerCreated", "--netns"], ["sandboxContainerCreated", "sandboxStarted", "--sandbox"],
+                ["sandboxStarted", "containerCreated", "--prepare"], ["containerCreated", "taskCreated", "--create"],
+                ["taskCreated", "taskStarted", "--start"]];
+const PHASE_NAMES = ["sandbox.prepare", "sandbox.start", "container.prepare", "task.create", "task.start"];
 const rows = document.getElementById("rows");
 const waterfall = document.getElementById("waterfall");
 const statusEl = document.getElementById("status");
@@ -129,7 +133,7 @@ function renderWaterfall() {
       const span = document.createElement("span");
       span.style.width = (100 * (d || 0) / widest) + "%";
       span.style.background = "var(" + PHASES[i][2] + ")";
-      span.title = ["sandbox.start", "container.prepare", "task.create", "task.start"][i] + ": " + (d == null ? "?" : d.toFixed(1) + " ms");
+      span.title = PHASE_NAMES[i] + ": " + (d == null ? "?" : d.toFixed(1) + " ms");
       bar.append(span);
     });
     const total = document.createElement("div"); total.className = "wf-total"; total.textContent = (s.total / 1000).toFixed(2) + " s";

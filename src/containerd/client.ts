@@ -8,7 +8,7 @@ import * as grpc from "@grpc/grpc-js";
 import type protobuf from "protobufjs";
 import { CtrwatchError } from "../errors.js";
 import { type Envelope, EventDecoder } from "./events.js";
-import { fromGrpcError } from "./grpc-errors.js";
+import { fromGrpcError, grpcStatusOf } from "./grpc-errors.js";
 import { loadProtos, type RpcMethod, rpcMethod } from "./proto.js";
 import {
   type ContainerRecord,
@@ -16,10 +16,20 @@ import {
   normalizeContainer,
   normalizeMount,
   normalizeProcess,
+  normalizeSandbox,
+  type SandboxRecord,
   type TaskRecord,
 } from "./records.js";
 import { fromWireTimestamp, type UnixNanos } from "./timestamp.js";
-import type { WireAny, WireContainer, WireEnvelope, WireMetric, WireMount, WireProcess } from "./wire.js";
+import type {
+  WireAny,
+  WireContainer,
+  WireEnvelope,
+  WireMetric,
+  WireMount,
+  WireProcess,
+  WireSandbox,
+} from "./wire.js";
 
 /** The proto files the client loads (relative to proto/). */
 export const containerdProtoFiles = [
@@ -89,6 +99,12 @@ export interface Subscription {
   close(): void;
 }
 
+/**
+ * An answer of containerd's sandbox store: `store: false` when this containerd keeps no sandbox records (1.x answers
+ * UNIMPLEMENTED) — a fact about the containerd, not a failure.
+ */
+export type SandboxStoreAnswer<T> = { readonly store: false } | { readonly store: true; readonly value: T };
+
 type Request = Record<string, unknown>;
 
 /** Method paths ctrwatch calls. Each is a read: Get, List, ListStream, Metrics, Subscribe, Version, Mounts, Check. */
@@ -107,6 +123,8 @@ function bindMethods(root: protobuf.Root) {
     snapshotMounts: m<{ mounts: WireMount[] }>("containerd.services.snapshots.v1.Snapshots", "Mounts"),
     metrics: m<{ metrics: WireMetric[] }>("containerd.services.tasks.v1.Tasks", "Metrics"),
     subscribe: m<WireEnvelope>("containerd.services.events.v1.Events", "Subscribe"),
+    listSandboxes: m<{ list: WireSandbox[] }>("containerd.services.sandbox.v1.Store", "List"),
+    getSandbox: m<{ sandbox: WireSandbox | null }>("containerd.services.sandbox.v1.Store", "Get"),
   };
 }
 
@@ -176,6 +194,30 @@ export class ContainerdClient {
     const reply = await this.unary(this.methods.getTask, { containerId }, "Tasks/Get", options);
     if (!reply.process) throw new CtrwatchError("not_found", `containerd Tasks/Get: no task for ${containerId}`);
     return { ...normalizeProcess(reply.process), containerId };
+  }
+
+  /** Every pod sandbox record of the namespace (containerd 2.x's sandbox store). */
+  async listSandboxes(options?: CallOptions): Promise<SandboxStoreAnswer<SandboxRecord[]>> {
+    try {
+      const reply = await this.unary(this.methods.listSandboxes, { filters: [] }, "Sandbox.Store/List", options);
+      return { store: true, value: reply.list.map(normalizeSandbox) };
+    } catch (error) {
+      if (grpcStatusOf(error) === grpc.status.UNIMPLEMENTED) return { store: false };
+      throw error;
+    }
+  }
+
+  /** One pod sandbox's record; `value` undefined when the store has none for this ID. */
+  async getSandbox(id: string, options?: CallOptions): Promise<SandboxStoreAnswer<SandboxRecord | undefined>> {
+    try {
+      const reply = await this.unary(this.methods.getSandbox, { sandboxId: id }, "Sandbox.Store/Get", options);
+      return { store: true, value: reply.sandbox ? normalizeSandbox(reply.sandbox) : undefined };
+    } catch (error) {
+      const code = grpcStatusOf(error);
+      if (code === grpc.status.UNIMPLEMENTED) return { store: false };
+      if (code === grpc.status.NOT_FOUND) return { store: true, value: undefined };
+      throw error;
+    }
   }
 
   /** The mounts a snapshot is made of (for an overlay snapshot, one `overlay` mount with `upperdir=`). */

@@ -5,7 +5,14 @@
 import { CtrwatchError } from "../errors.js";
 import { decodeOciSpec, type OciSpecSummary } from "./oci-spec.js";
 import { fromWireTimestamp, type UnixNanos } from "./timestamp.js";
-import { type WireAny, type WireContainer, type WireMount, type WireProcess, WireTaskStatus } from "./wire.js";
+import {
+  type WireAny,
+  type WireContainer,
+  type WireMount,
+  type WireProcess,
+  type WireSandbox,
+  WireTaskStatus,
+} from "./wire.js";
 
 export interface Mount {
   readonly type: string;
@@ -27,6 +34,18 @@ export interface ContainerRecord {
   readonly specError: CtrwatchError | undefined;
   /** kubelet's restart attempt, from the CRI's container metadata extension; undefined for sandboxes or unknown. */
   readonly attempt: number | undefined;
+}
+
+/**
+ * A pod sandbox as containerd 2.x's CRI records it in the sandbox store — before it sets up the pod's network and
+ * creates the sandbox container, so its `createdAt` is the pod sandbox's start (contract: The workspace model).
+ */
+export interface SandboxRecord {
+  /** The pod sandbox's ID, which is also its sandbox container's ID. */
+  readonly id: string;
+  readonly createdAt: UnixNanos | undefined;
+  /** The sandbox controller (`podsandbox` for the CRI's pause-container sandboxes). */
+  readonly sandboxer: string;
 }
 
 export type TaskStatus = "unknown" | "created" | "running" | "stopped" | "paused" | "pausing";
@@ -122,6 +141,10 @@ export function normalizeProcess(wire: WireProcess): TaskRecord {
     exitStatus: wire.exitStatus,
     exitedAt: fromWireTimestamp(wire.exitedAt),
   };
+}
+
+export function normalizeSandbox(wire: WireSandbox): SandboxRecord {
+  return { id: wire.sandboxId, createdAt: fromWireTimestamp(wire.createdAt), sandboxer: wire.sandboxer };
 }
 
 export function normalizeMount(wire: WireMount): Mount {

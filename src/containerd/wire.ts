@@ -30,6 +30,14 @@ export interface WireContainer {
   extensions: Record<string, WireAny>;
 }
 
+/** containerd.types.Sandbox (2.x): a pod sandbox's record in containerd's sandbox store. */
+export interface WireSandbox {
+  sandboxId: string;
+  labels: Record<string, string>;
+  createdAt: WireTimestamp | null;
+  sandboxer: string;
+}
+
 /** containerd.v1.types.Status */
 export enum WireTaskStatus {
   Unknown = 0,

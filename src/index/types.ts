@@ -1,7 +1,7 @@
 /**
  * The workspace model (contract: The workspace model) as data: what goes into the index, what comes out.
  */
-import type { ContainerRecord, TaskRecord } from "../containerd/records.js";
+import type { ContainerRecord, SandboxRecord, TaskRecord } from "../containerd/records.js";
 import type { UnixNanos } from "../containerd/timestamp.js";
 
 export const workspaceStates = ["pending", "creating", "running", "stopping", "stopped"] as const;
@@ -12,8 +12,16 @@ export type WorkspaceState = (typeof workspaceStates)[number];
  * timestamp of the event. Records may come twice or late; the index is idempotent and never moves a container back.
  */
 export type LifecycleRecord =
-  /** A container exists (from `/containers/create` or `/containers/update`, then Containers/Get). */
-  | { readonly kind: "container"; readonly container: ContainerRecord; readonly at?: UnixNanos }
+  /**
+   * A container exists (from `/containers/create` or `/containers/update`, then Containers/Get). For a workspace's
+   * sandbox container seen created, `sandbox` is containerd 2.x's record of its pod sandbox, when it keeps one.
+   */
+  | {
+      readonly kind: "container";
+      readonly container: ContainerRecord;
+      readonly at?: UnixNanos;
+      readonly sandbox?: SandboxRecord;
+    }
   | { readonly kind: "container-deleted"; readonly containerId: string; readonly at?: UnixNanos }
   | {
       readonly kind: "task-created";
@@ -60,11 +68,14 @@ export interface ListedTask extends TaskRecord {
 export interface Snapshot {
   readonly containers: readonly ContainerRecord[];
   readonly tasks: readonly ListedTask[];
+  /** containerd 2.x's pod sandbox records; absent or empty where containerd keeps none (1.x). */
+  readonly sandboxes?: readonly SandboxRecord[];
 }
 
 /** The lifecycle steps a workspace goes through, named as the API's `timestamps` fields. */
 export const lifecycleSteps = [
   "sandboxCreated",
+  "sandboxContainerCreated",
   "sandboxStarted",
   "containerCreated",
   "taskCreated",

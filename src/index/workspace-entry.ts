@@ -1,4 +1,5 @@
 /** One workspace in the index: its pod's facts, its sandbox and its current workspace container. */
+import type { UnixNanos } from "../containerd/timestamp.js";
 import { traceIdOf } from "../util/trace-ids.js";
 import type { SandboxFacts } from "./classify.js";
 import { Phase, type Step, type TrackedContainer } from "./tracked-container.js";
@@ -8,6 +9,11 @@ export class WorkspaceEntry {
   readonly instanceId: string;
   facts: SandboxFacts;
   readonly sandbox: TrackedContainer;
+  /**
+   * containerd 2.x's sandbox-store record of the pod (its created_at), made before the pod's network setup and the
+   * sandbox container; undefined on 1.x, where the sandbox container is the earliest record.
+   */
+  sandboxRecordedAt: UnixNanos | undefined;
   /** The newest workspace container of the sandbox; older ones are retired. */
   container: TrackedContainer | undefined;
   /** The workspace container that started first in this sandbox: timestamps and readiness refer to it. */
@@ -20,10 +26,11 @@ export class WorkspaceEntry {
   backfilled: boolean;
   private cachedTraceId: string | undefined;
 
-  constructor(facts: SandboxFacts, sandbox: TrackedContainer) {
+  constructor(facts: SandboxFacts, sandbox: TrackedContainer, sandboxRecordedAt: UnixNanos | undefined) {
     this.instanceId = facts.instanceId;
     this.facts = facts;
     this.sandbox = sandbox;
+    this.sandboxRecordedAt = sandboxRecordedAt;
     this.backfilled = !sandbox.created.seen;
   }
 
@@ -51,11 +58,29 @@ export class WorkspaceEntry {
     return this.cachedTraceId;
   }
 
+  /**
+   * The pod sandbox's start: the earliest record containerd keeps of it (contract: The workspace model) — the
+   * sandbox record on 2.x, else the sandbox container's creation. Both are containerd's records, never estimates.
+   */
+  get podSandboxStart(): Step {
+    const created = this.sandbox.created;
+    const recorded = this.sandboxRecordedAt;
+    if (recorded === undefined || (created.at !== undefined && created.at <= recorded)) return created;
+    return { at: recorded, seen: created.seen };
+  }
+
+  /** Whether the pod sandbox's start is a sandbox record earlier than its container (2.x's sandbox.prepare phase). */
+  get podSandboxRecorded(): boolean {
+    return this.podSandboxStart !== this.sandbox.created;
+  }
+
   /** The lifecycle steps, as the API's `timestamps` report them. */
   step(name: LifecycleStep): Step | undefined {
     const startup = this.firstStarted ?? this.container;
     switch (name) {
       case "sandboxCreated":
+        return this.podSandboxStart;
+      case "sandboxContainerCreated":
         return this.sandbox.created;
       case "sandboxStarted":
         return this.sandbox.taskStarted;
@@ -72,10 +97,10 @@ export class WorkspaceEntry {
     }
   }
 
-  /** taskStarted − sandboxCreated, in nanoseconds, when both are known. */
+  /** taskStarted − the pod sandbox's start, in nanoseconds, when both are known. */
   get readinessNanos(): bigint | undefined {
     const started = this.step("taskStarted")?.at;
-    const created = this.sandbox.created.at;
+    const created = this.podSandboxStart.at;
     return started !== undefined && created !== undefined ? started - created : undefined;
   }
 

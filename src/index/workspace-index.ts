@@ -14,7 +14,7 @@
  * - State is derived, never stored: pending (no container), creating, running, stopping (by the current
  *   container's task), stopped (deleted).
  */
-import type { ContainerRecord } from "../containerd/records.js";
+import type { ContainerRecord, SandboxRecord } from "../containerd/records.js";
 import type { UnixNanos } from "../containerd/timestamp.js";
 import { CtrwatchError } from "../errors.js";
 import { BoundedMemory } from "../util/bounded-memory.js";
@@ -83,7 +83,7 @@ export class WorkspaceIndex {
     const pending: Pending = new Map();
     switch (record.kind) {
       case "container":
-        this.upsertContainer(record.container, true, pending);
+        this.upsertContainer(record.container, true, pending, record.sandbox);
         break;
       case "container-deleted":
         this.containerDeleted(record.containerId, { at: record.at, seen: true }, pending);
@@ -144,9 +144,13 @@ export class WorkspaceIndex {
     const pending: Pending = new Map();
     const listed = new Set(snapshot.containers.map((c) => c.id));
     const byCreation = [...snapshot.containers].sort((a, b) => compare(a.createdAt, b.createdAt));
+    const sandboxRecords = new Map(snapshot.sandboxes?.map((sandbox) => [sandbox.id, sandbox]));
     // Sandboxes before containers, each oldest first: a newer record then replaces an older one, as live.
-    for (const container of byCreation)
-      if (this.roleOf(container) === "sandbox") this.upsertContainer(container, false, pending);
+    for (const container of byCreation) {
+      if (this.roleOf(container) === "sandbox") {
+        this.upsertContainer(container, false, pending, sandboxRecords.get(container.id));
+      }
+    }
     for (const container of byCreation) {
       if (this.roleOf(container) === "workspace-container") this.upsertContainer(container, false, pending);
     }
@@ -177,6 +181,11 @@ export class WorkspaceIndex {
   /** Whether a container is one the index would follow (a workspace's sandbox or a workspace container). */
   concerns(container: ContainerRecord): boolean {
     return this.roleOf(container) !== "other";
+  }
+
+  /** Whether a container is the sandbox container of a workspace pod (whose pod sandbox record matters). */
+  isWorkspaceSandbox(container: ContainerRecord): boolean {
+    return this.roleOf(container) === "sandbox";
   }
 
   /** Workspaces in the index now (dormant and removed ones excluded). */
@@ -323,18 +332,35 @@ export class WorkspaceIndex {
     return classify(container, this.classifier).role;
   }
 
-  private upsertContainer(record: ContainerRecord, seen: boolean, pending: Pending): void {
+  private upsertContainer(
+    record: ContainerRecord,
+    seen: boolean,
+    pending: Pending,
+    sandboxRecord: SandboxRecord | undefined = undefined,
+  ): void {
     const facts = classify(record, this.classifier);
-    if (facts.role === "sandbox") this.upsertSandbox(record, facts, seen, pending);
+    if (facts.role === "sandbox") this.upsertSandbox(record, facts, seen, pending, sandboxRecord);
     else if (facts.role === "workspace-container")
       this.upsertWorkspaceContainer(record, facts.sandboxId, seen, pending);
   }
 
-  private upsertSandbox(record: ContainerRecord, facts: SandboxFacts, seen: boolean, pending: Pending): void {
+  private upsertSandbox(
+    record: ContainerRecord,
+    facts: SandboxFacts,
+    seen: boolean,
+    pending: Pending,
+    sandboxRecord: SandboxRecord | undefined,
+  ): void {
     const existing = this.entries.get(facts.instanceId);
+    const recordedAt = sandboxRecord?.id === record.id ? sandboxRecord.createdAt : undefined;
     if (existing?.sandbox.id === record.id) {
       existing.sandbox.update(record);
       existing.facts = facts;
+      // The pod sandbox's record may be learned after its container (a Get that failed, a later list): fill it in.
+      if (existing.sandboxRecordedAt === undefined && recordedAt !== undefined) {
+        existing.sandboxRecordedAt = recordedAt;
+        if (existing.visible) pending.set(existing, pending.get(existing) ?? "updated");
+      }
       return;
     }
     if (existing) {
@@ -344,7 +370,7 @@ export class WorkspaceIndex {
       const newestGone = this.retiredInstances.get(facts.instanceId);
       if (newestGone !== undefined && (record.createdAt ?? 0n) <= newestGone) return; // its workspace left already
     }
-    const entry = new WorkspaceEntry(facts, new TrackedContainer(record, seen));
+    const entry = new WorkspaceEntry(facts, new TrackedContainer(record, seen), recordedAt);
     this.entries.set(entry.instanceId, entry);
     this.byContainerId.set(record.id, entry);
     pending.set(entry, "added");

@@ -2,8 +2,10 @@
  * Workspace lifecycles as traces (contract: Telemetry), built from containerd's clock: one trace per instance, spans
  * emitted once when their phase completes, with explicit start and end times, never held open.
  *
- *   workspace.startup  sandbox container created → workspace init task's first start   (root)
- *   ├ sandbox.start    sandbox container created → sandbox task started
+ *   workspace.startup  the pod sandbox's start → workspace init task's first start     (root)
+ *   ├ sandbox.prepare  the pod sandbox's start → sandbox container created (containerd 2.x: its sandbox record comes
+ *   │                  first, then network namespace, CNI and the sandbox container; absent on 1.x)
+ *   ├ sandbox.start    sandbox container created → sandbox task started (on 1.x it holds the CNI setup)
  *   ├ container.prepare sandbox task started → workspace container created
  *   ├ task.create      workspace container created → its task created
  *   ├ task.start       workspace task created → started
@@ -30,6 +32,7 @@ import type { LifecycleInstruments } from "./instruments.js";
 
 export const SpanNames = {
   root: "workspace.startup",
+  sandboxPrepare: "sandbox.prepare",
   sandbox: "sandbox.start",
   prepare: "container.prepare",
   taskCreate: "task.create",
@@ -113,6 +116,7 @@ export class LifecycleSpans {
       case "container": {
         if (record.container.id === sandbox.id) {
           this.event(memory, SpanNames.sandbox, sandbox.id, "/containers/create", at);
+          this.emitSandboxPrepare(entry, memory);
         } else if (current && record.container.id === current.id) {
           this.emitStops(entry, memory, current.id); // a restart: the replaced container's stop is complete
           this.event(memory, SpanNames.prepare, current.id, "/containers/create", at);
@@ -169,6 +173,21 @@ export class LifecycleSpans {
     else memory.events.set(k, [{ name: topic, at }]);
   }
 
+  /**
+   * sandbox.prepare: from the pod sandbox's record (2.x) to its sandbox container's creation, which this process saw.
+   * Both ends are containerd's records; where they are one record (1.x, or no sandbox record) there is no such phase.
+   */
+  private emitSandboxPrepare(entry: WorkspaceEntry, memory: TraceMemory): void {
+    const start = entry.podSandboxStart;
+    const end = entry.sandbox.created;
+    if (!entry.podSandboxRecorded || !end.seen || start.at === undefined || end.at === undefined) return;
+    if (this.emit(entry, memory, SpanNames.sandboxPrepare, entry.sandbox, start.at, end.at)) {
+      this.options.instruments.phase.record(nanosToSeconds(end.at - start.at), {
+        "workspace.phase": SpanNames.sandboxPrepare,
+      });
+    }
+  }
+
   private emitPrepare(entry: WorkspaceEntry, memory: TraceMemory, container: TrackedContainer): void {
     this.emitChild(entry, memory, SpanNames.prepare, container, entry.sandbox.taskStarted, container.created);
   }
@@ -190,12 +209,13 @@ export class LifecycleSpans {
   }
 
   private emitRoot(entry: WorkspaceEntry, memory: TraceMemory, container: TrackedContainer): void {
-    const created = entry.sandbox.created.at;
+    const podStart = entry.podSandboxStart;
+    const created = podStart.at;
     const started = container.taskStarted;
     if (created === undefined || !started?.seen || started.at === undefined) return;
-    const complete = [SpanNames.sandbox, SpanNames.prepare, SpanNames.taskCreate, SpanNames.taskStart].every((name) =>
-      memory.emitted.has(key(name, name === SpanNames.sandbox ? entry.sandbox.id : container.id)),
-    );
+    const children: SpanName[] = [SpanNames.sandbox, SpanNames.prepare, SpanNames.taskCreate, SpanNames.taskStart];
+    if (entry.podSandboxRecorded) children.push(SpanNames.sandboxPrepare);
+    const complete = children.every((name) => memory.emitted.has(key(name, spanIdSource(name, entry, container))));
     const emitted = this.emit(entry, memory, SpanNames.root, container, created, started.at, {
       backfilled: entry.backfilled || !complete,
     });
@@ -207,7 +227,7 @@ export class LifecycleSpans {
   }
 
   private emitAbortedRoot(entry: WorkspaceEntry, memory: TraceMemory, deletedAt: UnixNanos | undefined): void {
-    const created = entry.sandbox.created.at;
+    const created = entry.podSandboxStart.at;
     if (created === undefined || deletedAt === undefined || entry.firstStarted) return;
     this.event(memory, SpanNames.root, entry.sandbox.id, "/containers/delete", deletedAt);
     this.emit(entry, memory, SpanNames.root, entry.container, created, deletedAt, {
@@ -246,8 +266,7 @@ export class LifecycleSpans {
     end: UnixNanos,
     extra: { error?: string; backfilled?: boolean } = {},
   ): boolean {
-    const sandboxSpan = name === SpanNames.root || name === SpanNames.sandbox;
-    const idSource = sandboxSpan ? entry.sandbox.id : (container?.id ?? entry.sandbox.id);
+    const idSource = spanIdSource(name, entry, container);
     const k = key(name, idSource);
     if (memory.emitted.has(k)) return false;
     memory.emitted.add(k);
@@ -277,7 +296,7 @@ export class LifecycleSpans {
       endTime,
       duration: hrDuration(startTime, endTime),
       status: extra.error ? { code: SpanStatusCode.ERROR, message: extra.error } : { code: SpanStatusCode.UNSET },
-      attributes: this.attributes(entry, name === SpanNames.sandbox ? entry.sandbox : container, extra),
+      attributes: this.attributes(entry, isSandboxSpan(name) ? entry.sandbox : container, extra),
       links: [],
       events: events.map((event) => ({ name: event.name, time: toHrTime(event.at) })),
       ended: true,
@@ -335,6 +354,16 @@ export class LifecycleSpans {
 function hrDuration(start: [number, number], end: [number, number]): [number, number] {
   const nanos = end[1] - start[1];
   return nanos < 0 ? [end[0] - start[0] - 1, nanos + 1_000_000_000] : [end[0] - start[0], nanos];
+}
+
+/** The root, sandbox.prepare and sandbox.start belong to the sandbox: their IDs and `container.id` are its. */
+function isSandboxSpan(name: SpanName): boolean {
+  return name === SpanNames.root || name === SpanNames.sandboxPrepare || name === SpanNames.sandbox;
+}
+
+/** The container whose ID goes into a span's ID (contract: Telemetry). */
+function spanIdSource(name: SpanName, entry: WorkspaceEntry, container: TrackedContainer | undefined): string {
+  return isSandboxSpan(name) ? entry.sandbox.id : (container?.id ?? entry.sandbox.id);
 }
 
 function key(name: SpanName, containerId: string): string {

@@ -4,13 +4,18 @@
  * passes containerd and the file system while benchmarks replay recorded events against memory.
  */
 import type { Envelope } from "../containerd/events.js";
-import type { ContainerRecord, Mount } from "../containerd/records.js";
+import type { ContainerRecord, Mount, SandboxRecord } from "../containerd/records.js";
 import type { LifecycleRecord } from "../index/types.js";
 import type { TaskPaths } from "./task-paths.js";
 
 export interface EventIo {
   /** The container as containerd has it now; undefined when it is gone already. */
   container(id: string): Promise<ContainerRecord | undefined>;
+  /**
+   * containerd 2.x's record of the pod sandbox behind a newly created container, when the container is a workspace's
+   * sandbox container and containerd keeps such records; undefined otherwise.
+   */
+  sandboxRecord(container: ContainerRecord): Promise<SandboxRecord | undefined>;
   /** The task's rootfs and upperdir that exist, from its bundle and rootfs mounts. */
   taskPaths(containerId: string, bundle: string, rootfs: readonly Mount[]): Promise<TaskPaths>;
 }
@@ -28,6 +33,11 @@ export function lifecycleRecordOf(
   const at = envelope.timestamp;
   switch (event.kind) {
     case "ContainerCreate":
+      return io.container(event.id).then(async (container) => {
+        if (!container) return undefined;
+        const sandbox = await io.sandboxRecord(container);
+        return { kind: "container", container, ...(at === undefined ? {} : { at }), ...(sandbox ? { sandbox } : {}) };
+      });
     case "ContainerUpdate":
       return io
         .container(event.id)

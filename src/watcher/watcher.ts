@@ -30,6 +30,7 @@ import { LogOnce } from "../util/log-once.js";
 import { allowedTransitions, type ConnectionState } from "./connection-state.js";
 import { type EventIo, lifecycleRecordOf } from "./event-records.js";
 import { WatcherStats } from "./stats.js";
+import { SandboxStore } from "./sandbox-store.js";
 import { PathChecker, pathsFromMountTable, pathsFromTaskCreate } from "./task-paths.js";
 
 export interface WatcherOptions {
@@ -57,6 +58,9 @@ export class Watcher {
   private readonly healthIntervalMs: number;
   private readonly healthTimeoutMs: number;
   private readonly backoff: Backoff;
+  private readonly sandboxes: SandboxStore;
+  /** The signal of the round under way: I/O started by its events ends with it. */
+  private roundSignal: AbortSignal = AbortSignal.abort();
   private readonly listeners = new Set<StateListener>();
   private readonly stop = new AbortController();
   private current: ConnectionState = "connecting";
@@ -73,6 +77,7 @@ export class Watcher {
     this.healthIntervalMs = options.healthIntervalMs ?? 5_000;
     this.healthTimeoutMs = options.healthTimeoutMs ?? 2_000;
     this.backoff = new Backoff(options.backoff);
+    this.sandboxes = new SandboxStore(options.client, options.logger);
   }
 
   get state(): ConnectionState {
@@ -156,6 +161,8 @@ export class Watcher {
     };
     const onStop = () => fail(new CtrwatchError("aborted", "ctrwatch is shutting down"));
     this.stop.signal.addEventListener("abort", onStop, { once: true });
+    this.sandboxes.reset();
+    this.roundSignal = roundOver.signal;
 
     const queue = new EventQueue((envelope) => this.handle(envelope), fail);
     const subscription = this.client.subscribe([`namespace==${this.client.namespace}`], {
@@ -198,9 +205,10 @@ export class Watcher {
   /** Lists containers and tasks and makes the index equal to them. */
   private async sync(signal: AbortSignal): Promise<void> {
     const started = performance.now();
-    const [containers, tasks, mounts] = await Promise.all([
+    const [containers, tasks, sandboxes, mounts] = await Promise.all([
       this.client.listContainers([], { signal, timeoutMs: 30_000 }),
       this.client.listTasks({ signal, timeoutMs: 30_000 }),
+      this.sandboxes.list(signal),
       this.readMountTable(),
     ]);
     const rootfsMounts = rootfsMountsByContainer(mounts, this.client.namespace);
@@ -211,7 +219,7 @@ export class Watcher {
         .filter((task) => tracked.has(task.containerId))
         .map((task) => this.describeListedTask(task, rootfsMounts.get(task.containerId))),
     );
-    const snapshot: Snapshot = { containers, tasks: listed };
+    const snapshot: Snapshot = { containers, tasks: listed, sandboxes };
     if (signal.aborted) return;
     this.index.reconcile(snapshot);
     this.stats.syncs++;
@@ -283,6 +291,8 @@ export class Watcher {
 
   private readonly io: EventIo = {
     container: (id) => this.containerRecord(id),
+    sandboxRecord: async (container) =>
+      this.index.isWorkspaceSandbox(container) ? this.sandboxes.get(container.id, this.roundSignal) : undefined,
     taskPaths: async (containerId, bundle, rootfs) => {
       const paths = await pathsFromTaskCreate(bundle, rootfs, this.checker);
       this.reportMissing(containerId, paths.missing);

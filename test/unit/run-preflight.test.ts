@@ -8,7 +8,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import * as grpc from "@grpc/grpc-js";
-import test from "ava";
+import test, { type ExecutionContext } from "ava";
 import { containerdRoot } from "../../src/containerd/client.js";
 import { CtrwatchProcess, runCtrwatch } from "../harness/ctrwatch.js";
 
@@ -97,8 +97,9 @@ test("--version and --help answer on stdout", async (t) => {
   t.regex(unknown.stderr, /unknown command "frobnicate"/);
 });
 
-test("a containerd outside 1.6/1.7 gets one warning, and ctrwatch goes on", async (t) => {
-  const socket = path.join(await tempDir(t), "future.sock");
+/** A gRPC server on a unix socket that answers containerd's Version API with `version`, and nothing else. */
+async function fakeContainerd(t: ExecutionContext, version: string): Promise<string> {
+  const socket = path.join(await tempDir(t), "fake.sock");
   const response = containerdRoot().lookupType("containerd.services.version.v1.VersionResponse");
   const server = new grpc.Server();
   server.addService(
@@ -113,7 +114,7 @@ test("a containerd outside 1.6/1.7 gets one warning, and ctrwatch goes on", asyn
         responseDeserialize: () => ({}),
       },
     },
-    { Version: (_call: unknown, callback: grpc.sendUnaryData<object>) => callback(null, { version: "2.0.1" }) },
+    { Version: (_call: unknown, callback: grpc.sendUnaryData<object>) => callback(null, { version }) },
   );
   await new Promise<void>((resolve, reject) =>
     server.bindAsync(`unix://${socket}`, grpc.ServerCredentials.createInsecure(), (error) =>
@@ -121,14 +122,38 @@ test("a containerd outside 1.6/1.7 gets one warning, and ctrwatch goes on", asyn
     ),
   );
   t.teardown(() => server.forceShutdown());
-  const ctrwatch = new CtrwatchProcess(["run", "--containerd-socket", socket]);
+  return socket;
+}
+
+test("a containerd of another major version gets one warning, and ctrwatch goes on", async (t) => {
+  const ctrwatch = new CtrwatchProcess(["run", "--containerd-socket", await fakeContainerd(t, "3.0.1")]);
   t.teardown(() => ctrwatch.kill());
   const warning = JSON.parse(await ctrwatch.waitForLog(/not one ctrwatch supports/));
-  t.like(warning, { level: "warn", containerdVersion: "2.0.1", supported: "1.6, 1.7" });
+  t.like(warning, { level: "warn", containerdVersion: "3.0.1", supported: "1.6, 1.7, 2.x" });
   ctrwatch.signal("SIGTERM");
   t.is((await ctrwatch.exited).code, 0);
   t.is(ctrwatch.stderr.split("\n").filter((line) => line.includes("not one ctrwatch supports")).length, 1);
+  t.false(ctrwatch.stderr.includes("end of life"));
 });
+
+for (const [version, endOfLife] of [
+  ["1.7.24~ds1", true],
+  ["v1.6.20", true],
+  ["v2.3.4", false],
+  ["2.1.9+unknown", false],
+] as const) {
+  test(`containerd ${version}: ${endOfLife ? "one info line that it is past its end of life" : "no word about its version"}`, async (t) => {
+    const ctrwatch = new CtrwatchProcess(["run", "--containerd-socket", await fakeContainerd(t, version)]);
+    t.teardown(() => ctrwatch.kill());
+    await ctrwatch.waitForLog(/connected to containerd/);
+    ctrwatch.signal("SIGTERM");
+    t.is((await ctrwatch.exited).code, 0);
+    const lines = ctrwatch.stderr.split("\n").filter((line) => line.includes("end of life"));
+    t.is(lines.length, endOfLife ? 1 : 0);
+    if (endOfLife) t.like(JSON.parse(lines[0] ?? "{}"), { level: "info", containerdVersion: version });
+    t.false(ctrwatch.stderr.includes("not one ctrwatch supports"));
+  });
+}
 
 test("SIGTERM while still connecting stops at once with exit 0", async (t) => {
   const socket = path.join(await tempDir(t), "silent.sock");

@@ -110,6 +110,7 @@ test("the workspace answers with containerd's nanoseconds, readiness and a deter
   });
   t.deepEqual(workspace?.timestamps, {
     sandboxCreated: "2026-11-27T13:10:59.000000000Z",
+    sandboxContainerCreated: "2026-11-27T13:10:59.000000000Z",
     sandboxStarted: "2026-11-27T13:10:59.003000000Z",
     containerCreated: "2026-11-27T13:10:59.010000000Z",
     taskCreated: "2026-11-27T13:10:59.020000000Z",
@@ -491,4 +492,66 @@ test("a late or forged task event cannot move a known PID or erase known paths",
   );
   t.like(index.get("inst-1"), { state: "running", pid: 200, upperdir: "/var/lib/snapshots/c1/fs" });
   t.is(index.pid("c1"), 200);
+});
+
+test("containerd 2.x: the pod sandbox's start is its sandbox record, learned live or from a list alike", (t) => {
+  const record = { id: "sb1", createdAt: ms(-800), sandboxer: "podsandbox" };
+  const started = (index: WorkspaceIndex) => {
+    const workspace = index.get("inst-1");
+    return [
+      workspace?.timestamps.sandboxCreated,
+      workspace?.timestamps.sandboxContainerCreated,
+      workspace?.readinessSeconds,
+    ];
+  };
+  const live = setup();
+  live.apply({
+    kind: "container",
+    container: sandbox("sb1", { instanceId: "inst-1", createdAt: ms(0) }),
+    at: ms(1),
+    sandbox: record,
+  });
+  live.apply({ kind: "container", container: workspaceContainer("c1", "sb1", { createdAt: ms(10) }), at: ms(11) });
+  live.apply({ kind: "task-created", containerId: "c1", pid: 200, at: ms(20) });
+  live.apply({ kind: "task-started", containerId: "c1", pid: 200, at: ms(30) });
+  t.deepEqual(started(live.index), ["2026-11-27T13:10:58.200000000Z", "2026-11-27T13:10:59.000000000Z", 0.83]);
+
+  const listed = setup();
+  listed.index.reconcile({
+    containers: [
+      sandbox("sb1", { instanceId: "inst-1", createdAt: ms(0) }),
+      workspaceContainer("c1", "sb1", { createdAt: ms(10) }),
+    ],
+    tasks: [{ containerId: "c1", pid: 200, status: "running", exitStatus: 0, exitedAt: undefined }],
+    sandboxes: [{ id: "other", createdAt: ms(-5_000), sandboxer: "podsandbox" }, record],
+  });
+  listed.apply({ kind: "task-started", containerId: "c1", pid: 200, at: ms(30) });
+  t.deepEqual(started(listed.index), started(live.index), "a restarted ctrwatch answers the same");
+});
+
+test("no sandbox record (1.x, or none for this pod): the pod sandbox's start is its sandbox container's creation", (t) => {
+  const { index, apply } = setup();
+  apply({
+    kind: "container",
+    container: sandbox("sb1", { instanceId: "inst-1", createdAt: ms(0) }),
+    at: ms(1),
+    sandbox: { id: "another-pod", createdAt: ms(-800), sandboxer: "podsandbox" },
+  });
+  const workspace = index.get("inst-1");
+  t.is(workspace?.timestamps.sandboxCreated, "2026-11-27T13:10:59.000000000Z", "a record of another pod is not used");
+  t.is(workspace?.timestamps.sandboxContainerCreated, workspace?.timestamps.sandboxCreated);
+  // A record learned later (a list after a failed Get) fills the start in; one that claims to be later never does.
+  index.reconcile({
+    containers: [sandbox("sb1", { instanceId: "inst-1", createdAt: ms(0) })],
+    tasks: [],
+    sandboxes: [{ id: "sb1", createdAt: ms(-300), sandboxer: "podsandbox" }],
+  });
+  t.is(index.get("inst-1")?.timestamps.sandboxCreated, "2026-11-27T13:10:58.700000000Z");
+  const late = setup();
+  late.apply({
+    kind: "container",
+    container: sandbox("sb2", { instanceId: "inst-2", createdAt: ms(0) }),
+    sandbox: { id: "sb2", createdAt: ms(5), sandboxer: "podsandbox" },
+  });
+  t.is(late.index.get("inst-2")?.timestamps.sandboxCreated, "2026-11-27T13:10:59.000000000Z", "the earliest record");
 });

@@ -130,3 +130,59 @@ test("the workspace deleted before it started: the root ends with startup_aborte
   t.deepEqual(root?.endTime, [1795785059, 80_000_000]);
   t.is(spans.remembered, 0);
 });
+
+test("containerd 2.x: the root and sandbox.prepare start at the pod sandbox's record", async (t) => {
+  const { apply, finished, samples } = setup();
+  const [first, ...rest] = start;
+  if (first?.kind !== "container") throw new Error("the first record is the sandbox's");
+  apply({ ...first, sandbox: { id: "sb1", createdAt: ms(-800), sandboxer: "podsandbox" } }, ...rest, ...start);
+  const spans = await finished();
+  t.deepEqual(
+    spans.map((s) => s.name),
+    ["sandbox.prepare", "sandbox.start", "container.prepare", "task.create", "task.start", "workspace.startup"],
+  );
+  const prepare = spans[0];
+  const root = spans.at(-1);
+  t.deepEqual(prepare?.startTime, [1795785058, 200_000_000]);
+  t.deepEqual(prepare?.endTime, [1795785059, 0], "to the sandbox container's created_at");
+  t.is(prepare?.spanContext().spanId, spanIdOf("i", "sandbox.prepare", "sb1"));
+  t.is(prepare?.parentSpanContext?.spanId, root?.spanContext().spanId);
+  t.is(prepare?.attributes["container.id"], "sb1");
+  t.deepEqual(prepare?.events, [], "no containerd event marks the sandbox record");
+  t.deepEqual(
+    spans[1]?.events.map((e) => e.name),
+    ["/containers/create", "/tasks/create", "/tasks/start"],
+  );
+  t.deepEqual(root?.startTime, [1795785058, 200_000_000]);
+  t.false(root?.attributes["workspace.backfilled"]);
+  t.deepEqual(
+    samples.map((s) => [s.name, s.value]),
+    [
+      ["phase", 0.8],
+      ["phase", 0.003],
+      ["phase", 0.007],
+      ["phase", 0.01],
+      ["phase", 0.01],
+      ["readiness", 0.83],
+    ],
+  );
+});
+
+test("containerd 2.x: a process that did not see the sandbox container created emits no sandbox.prepare", async (t) => {
+  const { index, apply, finished } = setup();
+  index.reconcile({
+    containers: [sandbox("sb1", { instanceId: "i", createdAt: ms(0) })],
+    tasks: [{ containerId: "sb1", pid: 100, status: "running", exitStatus: 0, exitedAt: undefined }],
+    sandboxes: [{ id: "sb1", createdAt: ms(-800), sandboxer: "podsandbox" }],
+  });
+  apply(...start.slice(3));
+  const spans = await finished();
+  // container.prepare starts at the sandbox task's start, which a list does not tell.
+  t.deepEqual(
+    spans.map((s) => s.name),
+    ["task.create", "task.start", "workspace.startup"],
+  );
+  const root = spans.at(-1);
+  t.deepEqual(root?.startTime, [1795785058, 200_000_000], "the same root start as a process that saw it all");
+  t.true(root?.attributes["workspace.backfilled"], "the sandbox's spans are missing");
+});
