@@ -21,15 +21,7 @@ import {
   type TaskRecord,
 } from "./records.js";
 import { fromWireTimestamp, type UnixNanos } from "./timestamp.js";
-import type {
-  WireAny,
-  WireContainer,
-  WireEnvelope,
-  WireMetric,
-  WireMount,
-  WireProcess,
-  WireSandbox,
-} from "./wire.js";
+import type { WireAny, WireContainer, WireEnvelope, WireMetric, WireMount, WireProcess, WireSandbox } from "./wire.js";
 
 /** The proto files the client loads (relative to proto/). */
 export const containerdProtoFiles = [

@@ -29,8 +29,8 @@ import { Backoff, type BackoffOptions, sleep } from "../util/backoff.js";
 import { LogOnce } from "../util/log-once.js";
 import { allowedTransitions, type ConnectionState } from "./connection-state.js";
 import { type EventIo, lifecycleRecordOf } from "./event-records.js";
-import { WatcherStats } from "./stats.js";
 import { SandboxStore } from "./sandbox-store.js";
+import { WatcherStats } from "./stats.js";
 import { PathChecker, pathsFromMountTable, pathsFromTaskCreate } from "./task-paths.js";
 
 export interface WatcherOptions {
