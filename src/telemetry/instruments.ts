@@ -24,7 +24,7 @@ export function lifecycleInstruments(meter: Meter): LifecycleInstruments {
   return {
     readiness: meter.createHistogram("ctrwatch.workspace.readiness.duration", {
       unit: "s",
-      description: "From the sandbox container's creation to the workspace init task's first start.",
+      description: "From the pod sandbox's start (containerd 2.x: its sandbox record) to the workspace init task's first start.",
       advice,
     }),
     phase: meter.createHistogram("ctrwatch.workspace.phase.duration", {

@@ -2,6 +2,9 @@
  * A private containerd per test process: its own root, state, sockets, runc root and (empty) CNI folders under a
  * temp folder, the CRI plugin configured to run pods with the host network and no CNI, and the busybox test image
  * imported into `k8s.io`. Several can run on one machine at once.
+ *
+ * With `cni`, the CNI folders hold a network of the harness's own (see cni.ts) for pods on the pod network, and the
+ * CRI keeps those pods' network namespace mounts under the private state folder rather than in /run/netns.
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -12,6 +15,7 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import { ContainerdClient } from "../../src/containerd/client.js";
+import { SlowCni } from "./cni.js";
 import { BUSYBOX, buildBusyboxImage, TEST_IMAGE } from "./image.js";
 import { mountsUnder } from "./mounts.js";
 
@@ -25,6 +29,28 @@ export interface StartOptions {
   readonly dir?: string;
   /** Import the busybox test image (default true). */
   readonly importImage?: boolean;
+  /**
+   * Install the harness's CNI network (loopback + the slow plugin, ADD delayed by `delayMs`, default 0) so pods can
+   * run with `network: "pod"`; exposed as `containerd.cni`. Without it pods must use the host network.
+   */
+  readonly cni?: boolean | { readonly delayMs?: number };
+}
+
+/** containerd's version, from its Version API. */
+export interface ContainerdLine {
+  /** As containerd reports it: `1.6.20~ds1`, `1.7.24~ds1`, `2.1.9+unknown`, `v2.3.4`. */
+  readonly version: string;
+  readonly major: number;
+  readonly minor: number;
+}
+
+/** A containerd 2.x sandbox record as `ctr sandboxes ls` shows it. */
+export interface SandboxRecord {
+  readonly id: string;
+  /** The record's created_at, nanoseconds since the epoch, exact. */
+  readonly createdAtNanos: bigint;
+  /** The runtime column (`io.containerd.runc.v2`). */
+  readonly runtime: string;
 }
 
 export class PrivateContainerd {
@@ -34,6 +60,9 @@ export class PrivateContainerd {
   readonly logPath: string;
   private child: ChildProcess | undefined;
   private exited: Promise<void> = Promise.resolve();
+  private line: ContainerdLine | undefined;
+  /** The harness's CNI network, when started with `cni`. */
+  cni: SlowCni | undefined;
 
   private constructor(dir: string) {
     this.dir = dir;
@@ -54,6 +83,14 @@ export class PrivateContainerd {
     return path.join(this.dir, "runc");
   }
 
+  get cniBinDir(): string {
+    return path.join(this.dir, "cni/bin");
+  }
+
+  get cniConfDir(): string {
+    return path.join(this.dir, "cni/conf");
+  }
+
   /** containerd's PID while it runs. */
   get pid(): number | undefined {
     return this.child?.exitCode === null ? this.child.pid : undefined;
@@ -62,6 +99,13 @@ export class PrivateContainerd {
   static async start(options: StartOptions = {}): Promise<PrivateContainerd> {
     const dir = options.dir ?? (await mkdtemp(path.join(os.tmpdir(), "ctrwatch-cd-")));
     const containerd = new PrivateContainerd(dir);
+    if (options.cni) {
+      const delayMs = typeof options.cni === "object" ? options.cni.delayMs : undefined;
+      containerd.cni = await SlowCni.install(
+        { binDir: containerd.cniBinDir, confDir: containerd.cniConfDir, stateDir: path.join(dir, "cni/slow") },
+        { delayMs },
+      );
+    }
     await containerd.writeConfig();
     await containerd.launch();
     if (options.importImage !== false) await containerd.importTestImage();
@@ -79,6 +123,31 @@ export class PrivateContainerd {
       maxBuffer: 64 * 1024 * 1024,
     });
     return stdout;
+  }
+
+  /** Which containerd line runs (Version API), so tests can branch 1.x / 2.x. Cached: a restart runs the same binary. */
+  async version(): Promise<ContainerdLine> {
+    if (this.line) return this.line;
+    const client = this.client();
+    try {
+      this.line = parseContainerdVersion((await client.version()).version);
+      return this.line;
+    } finally {
+      client.close();
+    }
+  }
+
+  async majorVersion(): Promise<number> {
+    return (await this.version()).major;
+  }
+
+  /**
+   * The sandbox records of containerd 2.x's sandbox store in `namespace`, read the way an operator would:
+   * `ctr sandboxes ls`. Throws on a line without the store's ctr command (1.6); 1.7 has the command (and the store),
+   * though its CRI writes no records.
+   */
+  async sandboxRecords(namespace = K8S_NAMESPACE): Promise<SandboxRecord[]> {
+    return parseSandboxList(await this.ctr(["sandboxes", "ls"], namespace));
   }
 
   async importTestImage(namespace = K8S_NAMESPACE): Promise<void> {
@@ -140,8 +209,24 @@ export class PrivateContainerd {
     await this.stop(2_000);
     await killContainersInRuncRoot(this.runcRoot);
     await killShimsOf(this.socket);
+    await this.removeLeftNetns();
     await unmountUnder(this.dir);
     await rm(this.dir, { recursive: true, force: true });
+  }
+
+  /**
+   * The network namespaces of pods the CRI never tore down (containerd killed, tasks removed behind its back): they
+   * are under the state folder (unmountUnder gets those) or, where the CRI ignored netns_mounts_under_state_dir,
+   * in /run/netns — found by the paths the CNI plugin saw, so no other process's namespace is touched.
+   */
+  private async removeLeftNetns(): Promise<void> {
+    if (!this.cni) return;
+    const mounted = new Set(await mountsUnder("/"));
+    for (const netns of await this.cni.netnsPaths()) {
+      if (netns.startsWith(`${this.dir}/`)) continue;
+      if (mounted.has(netns)) await run("umount", ["--lazy", netns]).catch(() => {});
+      await rm(netns, { force: true }).catch(() => {});
+    }
   }
 
   /** The tail of containerd's own log, for failure messages. */
@@ -186,10 +271,16 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 [${cri}]
   sandbox_image = "${TEST_IMAGE}"
   # These VMs lack CAP_SYS_RESOURCE: without this the sandbox's oom_score_adj -998 makes runc fail.
-  restrict_oom_score_adj = true
+  restrict_oom_score_adj = true${
+    this.cni
+      ? `
+  # Pods on the CNI network: their netns mounts under this containerd's state folder, not in the host's /run/netns.
+  netns_mounts_under_state_dir = true`
+      : ""
+  }
   [${cri}.cni]
-    bin_dir = "${path.join(d, "cni/bin")}"
-    conf_dir = "${path.join(d, "cni/conf")}"
+    bin_dir = "${this.cniBinDir}"
+    conf_dir = "${this.cniConfDir}"
   [${cri}.containerd.runtimes.runc]
     runtime_type = "io.containerd.runc.v2"
   [${cri}.containerd.runtimes.runc.options]
@@ -251,6 +342,54 @@ async function cachedImageTarball(): Promise<string> {
     await rename(partial, file); // atomic: concurrent builders race harmlessly
     return file;
   }
+}
+
+/** The sandbox record of one pod sandbox (containerd 2.x), or undefined when the store holds none for it. */
+export async function sandboxRecord(
+  containerd: PrivateContainerd,
+  sandboxId: string,
+  namespace = K8S_NAMESPACE,
+): Promise<SandboxRecord | undefined> {
+  return (await containerd.sandboxRecords(namespace)).find((record) => record.id === sandboxId);
+}
+
+/** Reads a containerd version string: `1.6.20~ds1`, `2.1.9+unknown`, `v2.3.4`. */
+export function parseContainerdVersion(version: string): ContainerdLine {
+  const match = /^v?(\d+)\.(\d+)/.exec(version.trim());
+  if (!match) throw new Error(`not a containerd version: ${JSON.stringify(version)}`);
+  return { version, major: Number(match[1]), minor: Number(match[2]) };
+}
+
+/**
+ * Parses `ctr sandboxes ls`: a header `ID CREATED RUNTIME`, then one line per record whose CREATED is Go's
+ * time.Time String() — `2026-12-01 21:37:14.531123456 +0000 UTC`, nanoseconds with trailing zeros dropped.
+ */
+export function parseSandboxList(text: string): SandboxRecord[] {
+  const records: SandboxRecord[] = [];
+  for (const line of text.split("\n").slice(1)) {
+    if (line.trim() === "") continue;
+    const match =
+      /^(\S+)\s+(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d{1,9})? [+-]\d{4})(?: \S+)?(?: m=[+-][\d.]+)?\s+(\S*)/.exec(line);
+    if (!match) throw new Error(`unexpected line in ctr sandboxes ls: ${JSON.stringify(line)}`);
+    const [, id, created, runtime] = match as unknown as [string, string, string, string];
+    const [date, time, zone] = created.split(" ") as [string, string, string];
+    records.push({
+      id,
+      createdAtNanos: rfc3339ToNanos(`${date}T${time}${zone.slice(0, 3)}:${zone.slice(3)}`),
+      runtime,
+    });
+  }
+  return records;
+}
+
+/** RFC 3339 with up to nine fraction digits (`2026-12-01T21:37:14.531123456Z`, `...+01:00`) to ns since the epoch. */
+export function rfc3339ToNanos(text: string): bigint {
+  const match = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$/i.exec(text.trim());
+  if (!match) throw new Error(`not an RFC 3339 time: ${JSON.stringify(text)}`);
+  const [, seconds, fraction = "", zone] = match as unknown as [string, string, string | undefined, string];
+  const ms = Date.parse(`${seconds}${zone.toUpperCase()}`);
+  if (Number.isNaN(ms)) throw new Error(`not an RFC 3339 time: ${JSON.stringify(text)}`);
+  return BigInt(ms) * 1_000_000n + BigInt(fraction.padEnd(9, "0"));
 }
 
 /** Unmounts every mount under `dir`, deepest first. */

@@ -35,6 +35,11 @@ const rpc = {
 const NamespaceMode = { POD: 0, CONTAINER: 1, NODE: 2 } as const;
 
 export type QosClass = "besteffort" | "burstable" | "guaranteed";
+/**
+ * `node`: the host's network (NamespaceMode.NODE), no CNI involved — the default. `pod`: a network namespace of the
+ * pod's own set up through CNI (NamespaceMode.POD); needs `PrivateContainerd.start({ cni: true })`.
+ */
+export type PodNetwork = "node" | "pod";
 export type CgroupDriver = "cgroupfs" | "systemd";
 
 /** The labels ctrwatch's default flags read on a workspace pod. */
@@ -54,6 +59,8 @@ export interface PodOptions {
   readonly workspace?: WorkspaceLabels;
   readonly cgroupDriver?: CgroupDriver;
   readonly qos?: QosClass;
+  /** Default `node` (host network). */
+  readonly network?: PodNetwork;
 }
 
 export interface Pod {
@@ -64,6 +71,7 @@ export interface Pod {
   readonly labels: Readonly<Record<string, string>>;
   readonly cgroupParent: string;
   readonly cgroupDriver: CgroupDriver;
+  readonly network: PodNetwork;
   /** The CRI PodSandboxConfig, which CreateContainer needs again. */
   readonly config: Msg;
 }
@@ -75,6 +83,8 @@ export interface ContainerOptions {
   readonly command?: readonly string[];
   readonly image?: string;
   readonly memoryLimitBytes?: number;
+  /** The container's network namespace mode; by default the pod's (kubelet always joins the pod's). */
+  readonly network?: PodNetwork;
 }
 
 export interface ExecResult {
@@ -107,6 +117,10 @@ export class Kubelet {
     const namespace = options.namespace ?? "default";
     const cgroupDriver = options.cgroupDriver ?? "cgroupfs";
     const qos = options.qos ?? "besteffort";
+    const network = options.network ?? "node";
+    if (network === "pod" && !this.containerd.cni) {
+      throw new Error('a pod with network "pod" needs a containerd started with { cni: true }');
+    }
     const labels: Record<string, string> = { ...options.labels };
     if (options.workspace) {
       labels.workspaceID = options.workspace.instanceId;
@@ -127,12 +141,12 @@ export class Kubelet {
         cgroupParent,
         securityContext: {
           // Host network: no CNI needed. One PID namespace per pod: a stop does not wait out `sleep` ignoring SIGTERM.
-          namespaceOptions: { network: NamespaceMode.NODE, pid: NamespaceMode.POD, ipc: NamespaceMode.POD },
+          namespaceOptions: { network: namespaceMode(network), pid: NamespaceMode.POD, ipc: NamespaceMode.POD },
         },
       },
     };
     const { podSandboxId } = await this.call(rpc.runPodSandbox, { config }, 60_000);
-    const pod: Pod = { id: podSandboxId, name, namespace, uid, labels, cgroupParent, cgroupDriver, config };
+    const pod: Pod = { id: podSandboxId, name, namespace, uid, labels, cgroupParent, cgroupDriver, network, config };
     this.pods.set(pod.id, pod);
     return pod;
   }
@@ -156,7 +170,9 @@ export class Kubelet {
       },
       linux: {
         resources: options.memoryLimitBytes ? { memoryLimitInBytes: options.memoryLimitBytes } : {},
-        securityContext: { namespaceOptions: { network: NamespaceMode.NODE, pid: NamespaceMode.POD } },
+        securityContext: {
+          namespaceOptions: { network: namespaceMode(options.network ?? pod.network), pid: NamespaceMode.POD },
+        },
       },
     };
     const { containerId } = await this.call(
@@ -238,6 +254,10 @@ export class Kubelet {
       );
     });
   }
+}
+
+function namespaceMode(network: PodNetwork): number {
+  return network === "pod" ? NamespaceMode.POD : NamespaceMode.NODE;
 }
 
 /** The cgroup parent kubelet gives a pod, in the cgroupfs or the systemd driver's form. */
