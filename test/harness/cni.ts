@@ -200,6 +200,28 @@ export class SlowCni {
     });
   }
 
+  /**
+   * SIGKILLs plugin processes still running for this install (an ADD sleeping out its delay when containerd was
+   * stopped: containerd does not kill the plugins it runs). Found by SLOW_CNI_DIR in their environment, which the
+   * wrapper sets and the plugin's `sleep` inherits. Returns how many were killed.
+   */
+  async killRunning(): Promise<number> {
+    const needle = `\0SLOW_CNI_DIR=${this.stateDir}\0`;
+    let killed = 0;
+    for (const entry of await readdir("/proc").catch(() => [] as string[])) {
+      if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+      const environ = await readFile(`/proc/${entry}/environ`, "utf8").catch(() => "");
+      if (!`\0${environ}`.includes(needle)) continue;
+      try {
+        process.kill(Number(entry), "SIGKILL");
+        killed++;
+      } catch {
+        // gone already
+      }
+    }
+    return killed;
+  }
+
   /** The network namespace paths of every sandbox the plugin saw (for cleanup checks). */
   async netnsPaths(): Promise<string[]> {
     return [...new Set((await this.adds()).map((marker) => marker.netns).filter(Boolean))];

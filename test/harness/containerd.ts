@@ -209,6 +209,7 @@ export class PrivateContainerd {
     await this.stop(2_000);
     await killContainersInRuncRoot(this.runcRoot);
     await killShimsOf(this.socket);
+    await this.cni?.killRunning();
     await this.removeLeftNetns();
     await unmountUnder(this.dir);
     await rm(this.dir, { recursive: true, force: true });

@@ -194,6 +194,8 @@ test.serial("the sandbox record (2.x) is written before the pod network, the san
   if (line.major >= 2) {
     const record = await sandboxRecord(containerd, pod.id);
     if (!record) return t.fail("no sandbox record");
+    const stored = await client.getSandbox(pod.id);
+    t.is(stored.store && stored.value?.createdAt, record.createdAtNanos, "ctr's table and Sandbox.Store/Get agree");
     t.true(record.createdAtNanos < add.atNanos, "the record comes before the network setup");
     t.true(add.atNanos < containerCreated, "the sandbox container after it");
     t.true(
@@ -203,8 +205,10 @@ test.serial("the sandbox record (2.x) is written before the pod network, the san
   } else {
     // 1.x: the sandbox container first, then the network namespace and CNI; no sandbox records from the CRI.
     t.true(containerCreated < add.atNanos, "the sandbox container comes before the network setup");
-    if (line.minor >= 7) t.is(await sandboxRecord(containerd, pod.id), undefined, "1.7's CRI writes no records");
-    else await t.throwsAsync(containerd.sandboxRecords(), undefined, "1.6's ctr has no sandboxes command");
+    if (line.minor >= 7) {
+      t.is(await sandboxRecord(containerd, pod.id), undefined, "1.7 has the store, but its CRI writes no records");
+      t.deepEqual(await client.getSandbox(pod.id), { store: true, value: undefined });
+    } else await t.throwsAsync(containerd.sandboxRecords(), undefined, "1.6's ctr has no sandboxes command");
   }
   await kubelet.removePod(pod);
 });
@@ -243,6 +247,48 @@ test.serial(
     t.false(runNetns().includes(path.basename(netns)));
   },
 );
+
+test.serial("destroy() in the middle of a pod's CNI ADD leaves no netns mount, plugin process or folder", async (t) => {
+  const containerd = await PrivateContainerd.start({ cni: { delayMs: 10_000 } });
+  const kubelet = new Kubelet(containerd);
+  let destroyed = false;
+  t.teardown(async () => {
+    if (!destroyed) await containerd.destroy();
+  });
+  const cni = containerd.cni as SlowCni;
+  const running = kubelet.runPod({ network: "pod" }).then(
+    () => "returned",
+    () => "failed",
+  );
+  const add = await cni.waitForAdd(() => true, { timeoutMs: 20_000 });
+  t.true((await mountsUnder("/")).includes(add.netns), "the netns is mounted while ADD waits");
+  const plugins = (await pluginPids(cni.stateDir)).length;
+  t.true(plugins > 0, "the plugin is sleeping out its delay");
+
+  await containerd.destroy();
+  destroyed = true;
+  t.is(await running, "failed", "RunPodSandbox fails: containerd is gone");
+  await kubelet.close();
+  t.deepEqual(await pluginPids(cni.stateDir), [], "no plugin process outlives destroy()");
+  t.false((await mountsUnder("/")).includes(add.netns), "the netns is unmounted");
+  t.false(existsSync(containerd.dir), "the folder is gone");
+  t.deepEqual(await shimsOf(containerd.socket), []);
+});
+
+/** PIDs of processes running the slow plugin (or its `sleep`) for one install. */
+async function pluginPids(stateDir: string): Promise<number[]> {
+  const found: number[] = [];
+  for (const entry of readdirSync("/proc").filter((e) => /^\d+$/.test(e))) {
+    try {
+      if (`\0${readFileSync(`/proc/${entry}/environ`, "utf8")}`.includes(`\0SLOW_CNI_DIR=${stateDir}\0`)) {
+        found.push(Number(entry));
+      }
+    } catch {
+      // gone
+    }
+  }
+  return found;
+}
 
 /** PIDs of live (not zombie) shims whose -address is `socket`. */
 async function shimsOf(socket: string): Promise<number[]> {

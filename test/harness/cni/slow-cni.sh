@@ -26,7 +26,7 @@ cni_arg() {
 
 marker() {
   step=$1
-  mkdir -p "$markers"
+  [ -d "$markers" ] || return 0 # the harness removed its folder (destroy() mid-ADD): recreate nothing
   file=$markers/$CNI_CONTAINERID.$step
   {
     printf '{"step":%s' "$(json_string "$step")"
