@@ -296,7 +296,7 @@ export class LifecycleSpans {
       endTime,
       duration: hrDuration(startTime, endTime),
       status: extra.error ? { code: SpanStatusCode.ERROR, message: extra.error } : { code: SpanStatusCode.UNSET },
-      attributes: this.attributes(entry, isSandboxSpan(name) ? entry.sandbox : container, extra),
+      attributes: this.attributes(entry, ofSandbox(name) ? entry.sandbox : container, extra),
       links: [],
       events: events.map((event) => ({ name: event.name, time: toHrTime(event.at) })),
       ended: true,
@@ -356,14 +356,14 @@ function hrDuration(start: [number, number], end: [number, number]): [number, nu
   return nanos < 0 ? [end[0] - start[0] - 1, nanos + 1_000_000_000] : [end[0] - start[0], nanos];
 }
 
-/** The root, sandbox.prepare and sandbox.start belong to the sandbox: their IDs and `container.id` are its. */
-function isSandboxSpan(name: SpanName): boolean {
-  return name === SpanNames.root || name === SpanNames.sandboxPrepare || name === SpanNames.sandbox;
+/** sandbox.prepare and sandbox.start are the sandbox's phases: their `container.id` is its (contract: Telemetry). */
+function ofSandbox(name: SpanName): boolean {
+  return name === SpanNames.sandboxPrepare || name === SpanNames.sandbox;
 }
 
-/** The container whose ID goes into a span's ID (contract: Telemetry). */
+/** The container whose ID goes into a span's ID: the sandbox's for the root too, which every child must know. */
 function spanIdSource(name: SpanName, entry: WorkspaceEntry, container: TrackedContainer | undefined): string {
-  return isSandboxSpan(name) ? entry.sandbox.id : (container?.id ?? entry.sandbox.id);
+  return ofSandbox(name) || name === SpanNames.root ? entry.sandbox.id : (container?.id ?? entry.sandbox.id);
 }
 
 function key(name: SpanName, containerId: string): string {

@@ -84,7 +84,15 @@ test.serial("each route answers the contract's shape for a running workspace", a
   t.regex(String(workspace.traceId), /^[0-9a-f]{32}$/);
   t.true(typeof workspace.pid === "number" && typeof workspace.readinessSeconds === "number");
   const timestamps = workspace.timestamps as Record<string, string>;
-  for (const step of ["sandboxCreated", "sandboxStarted", "containerCreated", "taskCreated", "taskStarted"]) {
+  const steps = [
+    "sandboxCreated",
+    "sandboxContainerCreated",
+    "sandboxStarted",
+    "containerCreated",
+    "taskCreated",
+    "taskStarted",
+  ];
+  for (const step of steps) {
     t.regex(timestamps[step] ?? "", /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/, step);
   }
 

@@ -8,6 +8,7 @@ import anyTest, { type TestFn } from "ava";
 import type { ContainerdClient } from "../../src/containerd/client.js";
 import { spanIdOf, traceIdOf } from "../../src/util/trace-ids.js";
 import { type ContainerdContext, eventually, withContainerd } from "../harness/ava.js";
+import { sandboxRecord } from "../harness/containerd.js";
 import { type CtrEvent, CtrEvents } from "../harness/ctr-events.js";
 import { CtrwatchProcess } from "../harness/ctrwatch.js";
 import { get } from "../harness/http.js";
@@ -17,6 +18,9 @@ interface Context extends ContainerdContext {
   collector: OtlpCollector;
   events: CtrEvents;
   client: ContainerdClient;
+  /** containerd's version string, and whether it keeps pod sandbox records (2.x: sandbox.prepare exists). */
+  version: string;
+  records: boolean;
 }
 
 const test = withContainerd(anyTest as TestFn<Context>);
@@ -30,6 +34,8 @@ test.serial.before(async (t) => {
   t.context.collector = await OtlpCollector.start();
   t.context.events = new CtrEvents(t.context.containerd);
   t.context.client = t.context.containerd.client();
+  t.context.version = (await t.context.client.version()).version;
+  t.context.records = Number(/^v?(\d+)\./.exec(t.context.version)?.[1]) >= 2;
 });
 
 test.after.always(async (t) => {
@@ -98,27 +104,33 @@ test.serial(
     t.teardown(() => kubelet.removePod(pod));
     const id = await kubelet.runContainer(pod);
 
-    const spans = await collector.waitForSpans(
-      (all) => all.filter((s) => s.traceId === traceIdOf(instanceId)).length >= 5,
-    );
-    const mine = spans.filter((s) => s.traceId === traceIdOf(instanceId));
-    const byName = new Map(mine.map((s) => [s.name, s]));
-    t.deepEqual([...byName.keys()].sort(), [
+    const { records } = t.context;
+    const names = [
       "container.prepare",
+      ...(records ? ["sandbox.prepare"] : []),
       "sandbox.start",
       "task.create",
       "task.start",
       "workspace.startup",
-    ]);
-    t.is(mine.length, 5, "each span once");
+    ];
+    const spans = await collector.waitForSpans(
+      (all) => all.filter((s) => s.traceId === traceIdOf(instanceId)).length >= names.length,
+    );
+    const mine = spans.filter((s) => s.traceId === traceIdOf(instanceId));
+    const byName = new Map(mine.map((s) => [s.name, s]));
+    t.deepEqual([...byName.keys()].sort(), names, "sandbox.prepare exactly where containerd records pods (2.x)");
+    t.is(mine.length, names.length, "each span once");
 
     const sandboxCreated = (await client.getContainer(pod.id)).createdAt;
+    // The pod sandbox's start: containerd 2.x's sandbox record, else the sandbox container (contract).
+    const podStart = records ? (await sandboxRecord(t.context.containerd, pod.id))?.createdAtNanos : sandboxCreated;
     const containerCreated = (await client.getContainer(id)).createdAt;
     const sandboxStart = await envelope(events, "/tasks/start", pod.id);
     const taskCreate = await envelope(events, "/tasks/create", id);
     const taskStart = await envelope(events, "/tasks/start", id);
     const expected: Record<string, [bigint | undefined, bigint | undefined]> = {
-      "workspace.startup": [sandboxCreated, taskStart.timestamp],
+      "workspace.startup": [podStart, taskStart.timestamp],
+      "sandbox.prepare": [podStart, sandboxCreated],
       "sandbox.start": [sandboxCreated, sandboxStart.timestamp],
       "container.prepare": [sandboxStart.timestamp, containerCreated],
       "task.create": [containerCreated, taskCreate.timestamp],
@@ -136,7 +148,7 @@ test.serial(
     t.is(root?.spanId, spanIdOf(instanceId, "workspace.startup", pod.id));
     for (const span of mine.filter((s) => s !== root)) {
       t.is(span.parentSpanId, root?.spanId ?? "(no root)", `${span.name}'s parent is the root`);
-      t.is(span.spanId, spanIdOf(instanceId, span.name, span.name === "sandbox.start" ? pod.id : id));
+      t.is(span.spanId, spanIdOf(instanceId, span.name, span.name.startsWith("sandbox.") ? pod.id : id));
     }
     const pid = (await client.getTask(id)).pid;
     for (const span of mine) {
@@ -152,10 +164,10 @@ test.serial(
         "workspace.backfilled": false,
       });
       // Known once the workspace container exists (restart count) and once its task does (PID).
-      if (span.name !== "sandbox.start") t.is(span.attributes["k8s.container.restart_count"], 0, span.name);
-      if (!["sandbox.start", "container.prepare"].includes(span.name))
-        t.is(span.attributes["process.pid"], pid, span.name);
-      t.is(span.attributes["container.id"], span.name === "sandbox.start" ? pod.id : id, `${span.name} container.id`);
+      const sandboxSpan = span.name.startsWith("sandbox.");
+      if (!sandboxSpan) t.is(span.attributes["k8s.container.restart_count"], 0, span.name);
+      if (!sandboxSpan && span.name !== "container.prepare") t.is(span.attributes["process.pid"], pid, span.name);
+      t.is(span.attributes["container.id"], sandboxSpan ? pod.id : id, `${span.name} container.id`);
       t.is(span.attributes["container.image.name"], "localhost/ctrwatch/busybox:test");
       t.is(span.status.code, 0);
       t.like(span.resource, {
@@ -163,7 +175,7 @@ test.serial(
         "service.instance.id": "node-under-test",
         "k8s.node.name": "node-under-test",
         "container.runtime.name": "containerd",
-        "container.runtime.version": "1.6.20~ds1",
+        "container.runtime.version": t.context.version,
         "deployment.environment": "test",
       });
       t.regex(String(span.resource["service.version"]), /^\d+\.\d+\.\d+/);
@@ -172,6 +184,7 @@ test.serial(
 
     const eventsOf = (name: string) => byName.get(name)?.events.map((e) => e.name);
     t.deepEqual(eventsOf("sandbox.start"), ["/containers/create", "/tasks/create", "/tasks/start"]);
+    if (records) t.deepEqual(eventsOf("sandbox.prepare"), [], "no containerd event marks the sandbox record");
     t.deepEqual(eventsOf("container.prepare"), ["/containers/create"]);
     t.deepEqual(eventsOf("task.create"), ["/tasks/create"]);
     t.deepEqual(eventsOf("task.start"), ["/tasks/start"]);
@@ -202,12 +215,10 @@ test.serial(
     const seconds = Number((root_?.endTimeUnixNano ?? 0n) - (root_?.startTimeUnixNano ?? 0n)) / 1e9;
     t.true(Math.abs((readiness.point.sum ?? 0) - seconds) < 1e-6, "the sample is the root's duration");
     const phases = collector.latestMetric("ctrwatch.workspace.phase.duration");
-    t.deepEqual(phases?.points.map((p) => p.attributes["workspace.phase"]).sort(), [
-      "container.prepare",
-      "sandbox.start",
-      "task.create",
-      "task.start",
-    ]);
+    t.deepEqual(
+      phases?.points.map((p) => p.attributes["workspace.phase"]).sort(),
+      names.filter((name) => name !== "workspace.startup"),
+    );
     t.true(
       phases?.points.every((p) => p.count === 1),
       `one sample per phase: ${JSON.stringify(phases?.points.map((p) => [p.attributes["workspace.phase"], p.count]))}`,
@@ -240,7 +251,8 @@ test.serial("stop and remove: workspace.stop in the same trace with the exit cod
     )
   ).filter((s) => s.traceId === traceIdOf("otel-stop-1") && s.name === "workspace.stop");
   const exit = await envelope(events, "/tasks/exit", id);
-  const exitedAt = /"exited_at":"([^"]+)"/.exec(exit.body)?.[1];
+  // ctr 1.x prints exited_at as an RFC 3339 string, ctr 2.x as {"seconds":…,"nanos":…}.
+  const exitedAt = /"exited_at":("[^"]+"|\{[^}]*\})/.exec(exit.body)?.[1];
   const deleted = await envelope(events, "/tasks/delete", id);
   t.is(stop?.parentSpanId, spanIdOf("otel-stop-1", "workspace.startup", pod.id));
   t.is(stop?.attributes["process.exit.code"], 137);
@@ -289,7 +301,11 @@ test.serial("a sandbox removed before its workspace started ends the root with s
     spansOf(collector, "otel-abort-1")
       .map((s) => s.name)
       .sort(),
-    ["container.prepare", "sandbox.start", "workspace.startup"],
+    [
+      ...(t.context.records ? ["container.prepare", "sandbox.prepare"] : ["container.prepare"]),
+      "sandbox.start",
+      "workspace.startup",
+    ],
   );
 });
 
@@ -319,7 +335,13 @@ test.serial(
     t.is(roots.length, 1, "one root");
     for (const span of mine.filter((s) => s.name !== "workspace.startup"))
       t.is(span.parentSpanId, roots[0]?.spanId ?? "(no root)", span.name);
-    t.deepEqual(mine.map((s) => s.name).sort(), ["sandbox.start", "task.create", "task.start", "workspace.startup"]);
+    t.deepEqual(mine.map((s) => s.name).sort(), [
+      ...(t.context.records ? ["sandbox.prepare"] : []),
+      "sandbox.start",
+      "task.create",
+      "task.start",
+      "workspace.startup",
+    ]);
     t.is(
       roots[0]?.attributes["workspace.backfilled"],
       true,

@@ -148,6 +148,8 @@ test("containerd 2.x: the root and sandbox.prepare start at the pod sandbox's re
   t.is(prepare?.spanContext().spanId, spanIdOf("i", "sandbox.prepare", "sb1"));
   t.is(prepare?.parentSpanContext?.spanId, root?.spanContext().spanId);
   t.is(prepare?.attributes["container.id"], "sb1");
+  t.is(spans[1]?.attributes["container.id"], "sb1", "sandbox.start's too");
+  t.is(root?.attributes["container.id"], "c1", "the root's is the workspace container's");
   t.deepEqual(prepare?.events, [], "no containerd event marks the sandbox record");
   t.deepEqual(
     spans[1]?.events.map((e) => e.name),
