@@ -108,3 +108,25 @@ export interface Workspace {
 }
 
 export type ChangeType = "added" | "updated" | "deleted";
+
+/** Why the index set a record of a workspace aside (contract: The workspace model). */
+export type IgnoreReason =
+  /** A sandbox of an instance whose current sandbox is newer. */
+  | "older_sandbox"
+  /** A sandbox of an instance whose workspace left the index, no newer than the sandbox it left with. */
+  | "retired_instance"
+  /** A workspace container whose sandbox is not a workspace's (or not known yet). */
+  | "unknown_sandbox"
+  /** A workspace container older than its sandbox's current one (a replaced restart attempt). */
+  | "older_attempt";
+
+/** A container record of a workspace pod that the index did not take, and why: "why is my pod missing?". */
+export interface IgnoredRecord {
+  readonly reason: IgnoreReason;
+  readonly containerId: string;
+  /** The sandbox the record names (its own ID for a sandbox). */
+  readonly sandboxId: string;
+  readonly instanceId: string | undefined;
+  /** Seen in a live event, or learned from a list. */
+  readonly seen: boolean;
+}

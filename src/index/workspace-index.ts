@@ -22,7 +22,15 @@ import { type Clock, systemClock } from "../util/clock.js";
 import { type ClassifierOptions, classify, defaultClassifierOptions, type SandboxFacts } from "./classify.js";
 import { PathMapping } from "./path-mapping.js";
 import { Phase, phaseOfTaskStatus, type Step, TrackedContainer } from "./tracked-container.js";
-import type { ChangeType, LifecycleRecord, ListedTask, Snapshot, Workspace, WorkspaceState } from "./types.js";
+import type {
+  ChangeType,
+  IgnoredRecord,
+  LifecycleRecord,
+  ListedTask,
+  Snapshot,
+  Workspace,
+  WorkspaceState,
+} from "./types.js";
 import { Waiters, type WaitOptions, type WaitOutcome } from "./waiters.js";
 import { WorkspaceEntry } from "./workspace-entry.js";
 import { type ContainerView, containerView, mapped, workspaceView } from "./workspace-view.js";
@@ -32,6 +40,11 @@ export interface WorkspaceIndexOptions extends Partial<ClassifierOptions> {
   readonly pathMapping?: PathMapping;
   /** How many instances that left to remember (default 65,536). */
   readonly retiredCapacity?: number;
+  /**
+   * Told of each container record of a workspace pod that the index sets aside, with the reason (records of other
+   * containers, thousands per list, are not reported). Called during apply/reconcile; it must not throw.
+   */
+  readonly onIgnored?: (ignored: IgnoredRecord) => void;
 }
 
 export interface IndexChange {
@@ -61,6 +74,7 @@ export class WorkspaceIndex {
   private readonly containerWaiters: Waiters<string>;
   private readonly stopWaiters: Waiters<true>;
   private readonly listeners = new Set<ChangeListener>();
+  private readonly onIgnored: ((ignored: IgnoredRecord) => void) | undefined;
   private closed = false;
 
   constructor(options: WorkspaceIndexOptions = {}) {
@@ -74,6 +88,7 @@ export class WorkspaceIndex {
     this.containerWaiters = new Waiters(clock);
     this.stopWaiters = new Waiters(clock);
     this.retiredInstances = new BoundedMemory(options.retiredCapacity ?? 65_536);
+    this.onIgnored = options.onIgnored;
   }
 
   // ---------------------------------------------------------------------------------------------- input
@@ -364,11 +379,15 @@ export class WorkspaceIndex {
       return;
     }
     if (existing) {
-      if (!existing.sandbox.isOlderThan(record)) return; // an older sandbox of this instance
+      if (!existing.sandbox.isOlderThan(record)) {
+        return this.ignore("older_sandbox", record.id, record.id, facts.instanceId, seen);
+      }
       this.removeEntry(existing, pending); // a newer sandbox for the same instance replaces the old one
     } else {
       const newestGone = this.retiredInstances.get(facts.instanceId);
-      if (newestGone !== undefined && (record.createdAt ?? 0n) <= newestGone) return; // its workspace left already
+      if (newestGone !== undefined && (record.createdAt ?? 0n) <= newestGone) {
+        return this.ignore("retired_instance", record.id, record.id, facts.instanceId, seen); // its workspace left
+      }
     }
     const entry = new WorkspaceEntry(facts, new TrackedContainer(record, seen), recordedAt);
     this.entries.set(entry.instanceId, entry);
@@ -378,13 +397,17 @@ export class WorkspaceIndex {
 
   private upsertWorkspaceContainer(record: ContainerRecord, sandboxId: string, seen: boolean, pending: Pending): void {
     const entry = this.byContainerId.get(sandboxId);
-    if (!entry || entry.sandbox.id !== sandboxId) return; // not a workspace's sandbox
+    if (!entry || entry.sandbox.id !== sandboxId) {
+      return this.ignore("unknown_sandbox", record.id, sandboxId, undefined, seen); // not a workspace's sandbox
+    }
     const current = entry.container;
     if (current?.id === record.id) {
       current.update(record);
       return;
     }
-    if (current && !current.isOlderThan(record)) return; // an older attempt, replaced already
+    if (current && !current.isOlderThan(record)) {
+      return this.ignore("older_attempt", record.id, sandboxId, entry.instanceId, seen); // replaced already
+    }
     if (current) this.byContainerId.delete(current.id);
     const wasDormant = entry.dormant;
     entry.container = new TrackedContainer(record, seen);
@@ -392,6 +415,16 @@ export class WorkspaceIndex {
     if (!seen) entry.backfilled = true;
     this.byContainerId.set(record.id, entry);
     pending.set(entry, wasDormant ? "added" : (pending.get(entry) ?? "updated"));
+  }
+
+  private ignore(
+    reason: IgnoredRecord["reason"],
+    containerId: string,
+    sandboxId: string,
+    instanceId: string | undefined,
+    seen: boolean,
+  ): void {
+    this.onIgnored?.({ reason, containerId, sandboxId, instanceId, seen });
   }
 
   private containerDeleted(containerId: string, step: Step, pending: Pending): void {

@@ -555,3 +555,29 @@ test("no sandbox record (1.x, or none for this pod): the pod sandbox's start is 
   });
   t.is(late.index.get("inst-2")?.timestamps.sandboxCreated, "2026-11-27T13:10:59.000000000Z", "the earliest record");
 });
+
+test("each record of a workspace pod the index sets aside is reported with its reason; other containers are not", (t) => {
+  const ignored: unknown[] = [];
+  const { index, apply } = setup({ onIgnored: (record) => ignored.push(record) });
+  startPod(apply);
+  apply(
+    // An older sandbox of the same instance (a late event of a pod already replaced).
+    { kind: "container", container: sandbox("sb0", { instanceId: "inst-1", createdAt: ms(-100) }), at: ms(-99) },
+    // An older restart attempt than the current workspace container.
+    { kind: "container", container: workspaceContainer("c0", "sb1", { createdAt: ms(5) }), at: ms(6) },
+    // A workspace container whose sandbox is not a workspace's.
+    { kind: "container", container: workspaceContainer("c9", "plain-sandbox", { createdAt: ms(7) }), at: ms(8) },
+    // Not a workspace pod at all: no report.
+    { kind: "container", container: sandbox("plain-sandbox", { createdAt: ms(1) }), at: ms(2) },
+    { kind: "task-started", containerId: "someone-else", pid: 9, at: ms(9) },
+  );
+  apply({ kind: "container-deleted", containerId: "sb1", at: ms(50) });
+  index.reconcile({ containers: [sandbox("sb1", { instanceId: "inst-1", createdAt: ms(0) })], tasks: [] });
+  t.deepEqual(ignored, [
+    { reason: "older_sandbox", containerId: "sb0", sandboxId: "sb0", instanceId: "inst-1", seen: true },
+    { reason: "older_attempt", containerId: "c0", sandboxId: "sb1", instanceId: "inst-1", seen: true },
+    { reason: "unknown_sandbox", containerId: "c9", sandboxId: "plain-sandbox", instanceId: undefined, seen: true },
+    { reason: "retired_instance", containerId: "sb1", sandboxId: "sb1", instanceId: "inst-1", seen: false },
+  ]);
+  t.is(index.get("inst-1"), undefined, "and none of them changed the index");
+});
