@@ -13,9 +13,8 @@ import { CtrwatchError } from "./errors.js";
 import { WorkspaceIndex } from "./index/workspace-index.js";
 import type { Logger } from "./log.js";
 import { UsageSource, type WorkspaceUsage } from "./resources/usage-source.js";
-import { exportsSomething, startTelemetry, type TelemetryHandle } from "./telemetry/handle.js";
-import { lifecycleInstruments, observeState } from "./telemetry/instruments.js";
-import { LifecycleSpans } from "./telemetry/lifecycle-spans.js";
+import { startTelemetry } from "./telemetry/start.js";
+import type { TelemetryHandle } from "./telemetry/types.js";
 import { ctrwatchVersion } from "./version.js";
 import { Watcher } from "./watcher/watcher.js";
 
@@ -28,7 +27,6 @@ export class Daemon implements ApiBackend {
   private client: ContainerdClient | undefined;
   private watcherInstance: Watcher | undefined;
   private telemetryInstance: TelemetryHandle | undefined;
-  private spans: LifecycleSpans | undefined;
   private usageSource: UsageSource | undefined;
   private readonly firstSyncListeners = new Set<() => void>();
   private stopping: Promise<void> | undefined;
@@ -62,15 +60,6 @@ export class Daemon implements ApiBackend {
 
   get watcher(): Watcher | undefined {
     return this.watcherInstance;
-  }
-
-  get telemetry(): TelemetryHandle | undefined {
-    return this.telemetryInstance;
-  }
-
-  /** The lifecycle tracer (its memory can be inspected by tests). */
-  get lifecycleSpans(): LifecycleSpans | undefined {
-    return this.spans;
   }
 
   readiness(): ReadinessView {
@@ -108,7 +97,41 @@ export class Daemon implements ApiBackend {
     });
   }
 
+  /** Connects to containerd, then wires the usage source, telemetry and the watcher to it and to the index. */
   private async watchContainerd(signal: AbortSignal | undefined): Promise<void> {
+    const config = this.config;
+    const { client, version } = await this.connect(signal);
+    this.usageSource = new UsageSource(() => this.client, this.index, this.logger.child({ component: "usage" }));
+    this.telemetryInstance = await startTelemetry({
+      config: config.telemetry,
+      env: process.env,
+      logger: this.logger.child({ component: "telemetry" }),
+      containerdVersion: version,
+      containerdRoot: config.containerdRoot,
+      workspaceContainer: config.workspaceContainer,
+      index: this.index,
+      usage: this.usageSource,
+      watcherStats: () => this.watcherInstance?.stats,
+    });
+    const watcher = new Watcher({
+      client,
+      index: this.index,
+      logger: this.logger.child({ component: "watcher" }),
+      mountinfoPath: config.mountinfo,
+      pathMapping: config.pathMapping,
+    });
+    this.watcherInstance = watcher;
+    const off = watcher.onStateChange((state) => {
+      if (state !== "ready") return;
+      off();
+      for (const listener of [...this.firstSyncListeners]) listener();
+      this.firstSyncListeners.clear();
+    });
+    watcher.start();
+  }
+
+  /** Connects to containerd and says which version it is and whether ctrwatch supports it. */
+  private async connect(signal: AbortSignal | undefined): Promise<{ client: ContainerdClient; version: string }> {
     const config = this.config;
     const { client, version, check } = await connectContainerd({
       socketPath: config.containerdSocket,
@@ -132,54 +155,7 @@ export class Daemon implements ApiBackend {
         supported: supportedContainerdLines.join(", "),
       });
     }
-    this.usageSource = new UsageSource(() => this.client, this.index, this.logger.child({ component: "usage" }));
-    // What feeds only the exporter (the per-workspace producer with the SDK's metric types, the node metrics with
-    // systeminformation) is imported only when something is exported: ~80 ms a daemon serving only its API never needs.
-    const metricProducers = [];
-    if (exportsSomething(config.telemetry)) {
-      const { ContainerMetricsProducer } = await import("./resources/container-metrics.js");
-      metricProducers.push(new ContainerMetricsProducer(this.usageSource, (id) => (this.index.oomKilled(id) ? 1 : 0)));
-    }
-    const telemetry = await startTelemetry({
-      metricProducers,
-      config: config.telemetry,
-      env: process.env,
-      logger: this.logger.child({ component: "telemetry" }),
-      containerdVersion: version.version,
-    });
-    this.telemetryInstance = telemetry;
-    this.spans = new LifecycleSpans({
-      sink: telemetry.sink,
-      resource: telemetry.resource,
-      instruments: lifecycleInstruments(telemetry.meter),
-      workspaceContainer: config.workspaceContainer,
-    });
-    // With nothing exported, lifecycle telemetry would only cost time on every change.
-    if (telemetry.exporting) this.index.onChange(this.spans.onChange);
-    observeState(telemetry.meter, {
-      index: this.index,
-      stats: () => this.watcherInstance?.stats,
-      spans: telemetry.spans,
-    });
-    if (telemetry.exporting) {
-      const { observeNode } = await import("./resources/node-metrics.js");
-      observeNode(telemetry.meter, { containerdRoot: config.containerdRoot });
-    }
-    const watcher = new Watcher({
-      client,
-      index: this.index,
-      logger: this.logger.child({ component: "watcher" }),
-      mountinfoPath: config.mountinfo,
-      pathMapping: config.pathMapping,
-    });
-    this.watcherInstance = watcher;
-    const off = watcher.onStateChange((state) => {
-      if (state !== "ready") return;
-      off();
-      for (const listener of [...this.firstSyncListeners]) listener();
-      this.firstSyncListeners.clear();
-    });
-    watcher.start();
+    return { client, version: version.version };
   }
 
   /** Stops every part in reverse order of start. Safe to call more than once. */

@@ -7,7 +7,7 @@ import type { Histogram, Meter } from "@opentelemetry/api";
 import { workspaceStates } from "../index/types.js";
 import type { WorkspaceIndex } from "../index/workspace-index.js";
 import type { WatcherStats } from "../watcher/stats.js";
-import type { SpanAccounting } from "./handle.js";
+import type { SpanAccounting } from "./types.js";
 
 export const DURATION_BUCKETS_SECONDS = [
   0.05, 0.1, 0.25, 0.5, 1, 2, 3, 4, 5, 6, 8, 10, 20, 30, 45, 60, 120, 180, 240, 300, 360, 480, 600, 900, 1200, 1800,
@@ -24,7 +24,8 @@ export function lifecycleInstruments(meter: Meter): LifecycleInstruments {
   return {
     readiness: meter.createHistogram("ctrwatch.workspace.readiness.duration", {
       unit: "s",
-      description: "From the pod sandbox's start (containerd 2.x: its sandbox record) to the workspace init task's first start.",
+      description:
+        "From the pod sandbox's start (containerd 2.x: its sandbox record) to the workspace init task's first start.",
       advice,
     }),
     phase: meter.createHistogram("ctrwatch.workspace.phase.duration", {
@@ -36,7 +37,7 @@ export function lifecycleInstruments(meter: Meter): LifecycleInstruments {
 }
 
 export interface ObservedSources {
-  readonly index: WorkspaceIndex;
+  readonly index: Pick<WorkspaceIndex, "countByState">;
   readonly stats: () => WatcherStats | undefined;
   readonly spans: SpanAccounting;
 }

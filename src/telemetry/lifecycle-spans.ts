@@ -29,6 +29,7 @@ import type { IndexChange } from "../index/workspace-index.js";
 import { spanIdOf, traceIdOf } from "../util/trace-ids.js";
 import { ctrwatchVersion } from "../version.js";
 import type { LifecycleInstruments } from "./instruments.js";
+import { INSTRUMENTATION_SCOPE } from "./types.js";
 
 export const SpanNames = {
   root: "workspace.startup",
@@ -42,7 +43,7 @@ export const SpanNames = {
 
 type SpanName = (typeof SpanNames)[keyof typeof SpanNames];
 
-const SCOPE = { name: "ctrwatch", version: ctrwatchVersion };
+const SCOPE = { name: INSTRUMENTATION_SCOPE, version: ctrwatchVersion };
 
 interface SpanEvent {
   readonly name: string;

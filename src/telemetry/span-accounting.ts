@@ -7,7 +7,7 @@
 import { type Context, TraceFlags } from "@opentelemetry/api";
 import { type ExportResult, ExportResultCode } from "@opentelemetry/core";
 import type { ReadableSpan, Span, SpanExporter, SpanProcessor } from "@opentelemetry/sdk-trace-base";
-import type { SpanAccounting } from "./handle.js";
+import type { SpanAccounting } from "./types.js";
 
 /** Counts what the wrapped exporter sends and what it fails to send. */
 export class CountingSpanExporter implements SpanExporter {

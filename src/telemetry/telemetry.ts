@@ -1,8 +1,7 @@
 /**
  * The OpenTelemetry setup: NodeSDK with OTLP trace and metric exporters (gRPC unless configured otherwise), the
- * contract's resource, bounded and accounted span export (`sink` takes finished spans), cumulative metrics. With no
- * endpoint (or OTEL_SDK_DISABLED) nothing is exported, `sink` is undefined and the meter a no-op: the index, the API
- * and the timings in it work the same.
+ * contract's resource, bounded and accounted span export (`sink` takes finished spans), cumulative metrics. Loaded
+ * only by start.ts, and only when something is to be exported.
  */
 import { type DiagLogger, DiagLogLevel, diag, type Meter, metrics } from "@opentelemetry/api";
 import { OTLPMetricExporter as GrpcMetricExporter } from "@opentelemetry/exporter-metrics-otlp-grpc";
@@ -21,17 +20,21 @@ import { NodeSDK } from "@opentelemetry/sdk-node";
 import { BatchSpanProcessor, type ReadableSpan, type SpanExporter } from "@opentelemetry/sdk-trace-base";
 import type { Logger } from "../log.js";
 import { ctrwatchVersion } from "../version.js";
-import { INSTRUMENTATION_SCOPE, SpanAccounting, type TelemetryHandle, type TelemetryOptions } from "./handle.js";
 import { ctrwatchResource } from "./resource.js";
 import { BoundedSpanProcessor, CountingSpanExporter } from "./span-accounting.js";
 import type { OtlpProtocol, TelemetryConfig } from "./telemetry-config.js";
+import { type Exporter, type ExporterOptions, INSTRUMENTATION_SCOPE, SpanAccounting } from "./types.js";
 
 /** Spans handed to the exporter and not yet through it; beyond this they are dropped and counted. */
 export const MAX_PENDING_SPANS = 2_048;
 
-export class Telemetry implements TelemetryHandle {
+/** Builds and starts the SDK for what `options.config` exports. */
+export function startExporter(options: ExporterOptions): Exporter {
+  return Telemetry.start(options);
+}
+
+class Telemetry implements Exporter {
   readonly spans = new SpanAccounting();
-  readonly exporting = true;
   /** Where finished spans go (the SDK's span processor); undefined when traces are not exported. */
   sink: ((span: ReadableSpan) => void) | undefined;
   private sdk: NodeSDK | undefined;
@@ -44,8 +47,7 @@ export class Telemetry implements TelemetryHandle {
     readonly resource: Resource,
   ) {}
 
-  /** Builds and starts the SDK (or nothing, and says so once). */
-  static start(options: TelemetryOptions): Telemetry {
+  static start(options: ExporterOptions): Telemetry {
     const { config, logger } = options;
     const resource = ctrwatchResource({
       env: options.env,
@@ -71,7 +73,7 @@ export class Telemetry implements TelemetryHandle {
             exporter: metricExporter(config.metrics.protocol),
             exportIntervalMillis: config.metricExportIntervalMs,
             exportTimeoutMillis: Math.min(config.metricExportTimeoutMs, config.metricExportIntervalMs),
-            metricProducers: [...(options.metricProducers ?? [])],
+            metricProducers: [...options.metricProducers],
           }),
         ]
       : [];

@@ -7,8 +7,8 @@ import {
   type SpanExporter,
 } from "@opentelemetry/sdk-trace-base";
 import test from "ava";
-import { SpanAccounting } from "../../../src/telemetry/handle.js";
 import { BoundedSpanProcessor, CountingSpanExporter } from "../../../src/telemetry/span-accounting.js";
+import { SpanAccounting } from "../../../src/telemetry/types.js";
 
 /** An exporter that holds its callbacks until told how the export went. */
 class HeldExporter implements SpanExporter {
