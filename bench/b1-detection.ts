@@ -9,7 +9,7 @@ import { DaemonProcess } from "./lib/daemon-process.js";
 import { type BenchOptions, type BenchResult, percentile, round } from "./lib/result.js";
 import type { Stack } from "./lib/stack.js";
 
-export async function benchDetection({ smoke, log }: BenchOptions, stack: Stack): Promise<BenchResult> {
+export async function benchDetection({ smoke, log, signal }: BenchOptions, stack: Stack): Promise<BenchResult> {
   const starts = smoke ? 5 : 200;
   const daemon = await DaemonProcess.start(stack.containerd.socket);
   const ctr = new CtrEvents(stack.containerd);
@@ -21,6 +21,7 @@ export async function benchDetection({ smoke, log }: BenchOptions, stack: Stack)
     const sseLags: number[] = [];
     const waitLags: number[] = [];
     for (let i = 0; i < starts; i++) {
+      signal?.throwIfAborted();
       const instanceId = `b1-${stack.pods.length}`;
       let answeredAtMs = 0;
       const pending = get({ socketPath: daemon.apiSocket }, `/v1/workspaces/${instanceId}/container?timeout=60s`).then(
@@ -42,7 +43,7 @@ export async function benchDetection({ smoke, log }: BenchOptions, stack: Stack)
       if (reply.status !== 200) throw new Error(`the wait for ${instanceId} answered ${reply.status}`);
       sseLags.push(change.seenAtMs - raw.seenAtMs);
       waitLags.push(answeredAtMs - raw.seenAtMs);
-      if ((i + 1) % 50 === 0) log(`B1: ${i + 1}/${starts} pod starts`);
+      if (i === 0 || (i + 1) % 50 === 0) log(`B1: ${i + 1}/${starts} pod starts`);
     }
     const figures = {
       starts,

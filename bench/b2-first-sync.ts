@@ -13,11 +13,12 @@ import { hexId } from "./lib/synthetic.js";
 
 const run = promisify(execFile);
 
-export async function benchFirstSync({ smoke, log }: BenchOptions, stack: Stack): Promise<BenchResult> {
+export async function benchFirstSync({ smoke, log, signal }: BenchOptions, stack: Stack): Promise<BenchResult> {
   const total = smoke ? 50 : 2_000;
   const repeats = smoke ? 1 : 5;
   const { containerd, kubelet } = stack;
   while (stack.pods.length < (smoke ? 5 : 200)) {
+    signal?.throwIfAborted();
     const pod = await kubelet.runPod({ workspace: { instanceId: `b2-${stack.pods.length}` } });
     stack.pods.push(pod);
     await kubelet.runContainer(pod);
@@ -31,6 +32,7 @@ export async function benchFirstSync({ smoke, log }: BenchOptions, stack: Stack)
   const created: string[] = [];
   try {
     for (let i = existing; i < total; i++) {
+      signal?.throwIfAborted();
       const id = hexId(`b2-other-${i}`);
       created.push(id);
       await writer.createContainer(
@@ -49,6 +51,7 @@ export async function benchFirstSync({ smoke, log }: BenchOptions, stack: Stack)
     const ctrTimes: number[] = [];
     const ctrwatchTimes: number[] = [];
     for (let i = 0; i < repeats; i++) {
+      signal?.throwIfAborted();
       const started = performance.now();
       await run("ctr", ["--address", containerd.socket, "--namespace", "k8s.io", "containers", "ls"], {
         maxBuffer: 64 * 2 ** 20,

@@ -78,6 +78,8 @@ function startChild(name: string, script: string, args: readonly string[]): Chil
   const child = spawn(process.execPath, ["--import", "tsx", path.join(SERVERS, script), ...args], {
     cwd: ROOT,
     stdio: ["ignore", "pipe", "pipe"],
+    // Its own process group: a Ctrl-C reaches the bench, which stops it in order, not the server mid-slice.
+    detached: true,
   });
   let stderr = "";
   child.stderr?.setEncoding("utf8");
@@ -271,10 +273,14 @@ export const benchApi: Bench = async (options) => {
         const endpointOf = (who: Who) => (who === "bare" ? baseline : ctrwatch);
         // Alternate which one goes first (AB BA AB …), so neither always gets the warmer or the busier machine.
         const orderOf = (n: number): readonly Who[] => (n % 2 === 0 ? ["bare", "ctrwatch"] : ["ctrwatch", "bare"]);
-        for (const who of orderOf(caseNumber)) await cannon(endpointOf(who), transport, route.path, WARMUP_SECONDS);
+        for (const who of orderOf(caseNumber)) {
+          options.signal?.throwIfAborted();
+          await cannon(endpointOf(who), transport, route.path, WARMUP_SECONDS);
+        }
         const taken: Record<Who, Slice[]> = { bare: [], ctrwatch: [] };
         for (let slice = 0; slice < slices; slice++) {
           for (const who of orderOf(caseNumber + slice)) {
+            options.signal?.throwIfAborted();
             taken[who].push(await cannon(endpointOf(who), transport, route.path, seconds / slices));
           }
         }

@@ -32,11 +32,12 @@ async function bareNode(): Promise<Probe> {
   return JSON.parse(stdout) as Probe;
 }
 
-export const benchMemory: Bench = async ({ smoke, log }) => {
+export const benchMemory: Bench = async ({ smoke, log, signal }) => {
   const sizes = smoke ? [0, 200] : [0, 1_000, 10_000];
   const bare = await bareNode();
   const probes: Probe[] = [];
   for (const size of sizes) {
+    signal?.throwIfAborted();
     log(`B4: ${size} workspaces`);
     probes.push(await probe(size));
   }

@@ -4,10 +4,10 @@
  */
 import { OtlpCollector } from "../test/harness/otlp-collector.js";
 import { DaemonProcess } from "./lib/daemon-process.js";
-import { type BenchOptions, type BenchResult, round } from "./lib/result.js";
+import { type BenchOptions, type BenchResult, pause, round } from "./lib/result.js";
 import type { Stack } from "./lib/stack.js";
 
-export async function benchIdle({ smoke, log }: BenchOptions, stack: Stack): Promise<BenchResult> {
+export async function benchIdle({ smoke, log, signal }: BenchOptions, stack: Stack): Promise<BenchResult> {
   const seconds = smoke ? 3 : 60;
   const collector = await OtlpCollector.start();
   const daemon = await DaemonProcess.start(stack.containerd.socket, {
@@ -15,10 +15,10 @@ export async function benchIdle({ smoke, log }: BenchOptions, stack: Stack): Pro
   });
   try {
     await daemon.untilReady(performance.now());
-    await new Promise((resolve) => setTimeout(resolve, 2_000)); // past start-up work
+    await pause(2_000, signal); // past start-up work
     log(`B6: measuring ${seconds} s idle with ${stack.pods.length} workspaces`);
     const before = await daemon.cpuSeconds();
-    await new Promise((resolve) => setTimeout(resolve, seconds * 1_000));
+    await pause(seconds * 1_000, signal);
     const used = (await daemon.cpuSeconds()) - before;
     const share = used / seconds;
     return {

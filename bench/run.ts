@@ -2,60 +2,73 @@
  * `npm run bench`: every benchmark against its baseline in the same run, a table on stdout, the full results as JSON
  * in .bench-results/ (latest.json and one file per run), with the machine, Node and containerd versions.
  *
- *   npm run bench                 full run (root; a private containerd, like the tests)
- *   npm run bench -- --smoke      tiny sizes, same code paths (CI)
+ *   npm run bench                          full run (root; a private containerd, like the tests)
+ *   npm run bench -- --smoke               tiny sizes, same code paths (CI)
  *   npm run bench -- --only B3,B5
+ *   npm run bench -- --containerd machine  the containerd benchmarks on the machine's containerd only
+ *
+ * B1 and B2 run on each containerd line, B6 on the machine's: first on the machine's containerd (PATH as it is),
+ * then on containerd 2.x (Debian sid's, fetched once and cached by scripts/containerd-line.sh), each line in a child
+ * process whose PATH picks its binaries (bench/lib/lines.ts). Each row is labelled with containerd's own version
+ * string. When 2.x cannot be had, the run says so and goes on, its rows marked not run.
+ *
+ * Ctrl-C or SIGTERM stops the run at the benchmarks' next step; it then cleans up (pods, private containerds and their
+ * shims, mounts, cgroups, temp folders) before it exits 130 / 143. Another Ctrl-C meanwhile only says so.
  */
 import { execFileSync } from "node:child_process";
 import { mkdir, writeFile } from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
-import { missingPrerequisites } from "../test/harness/prerequisites.js";
-import { benchDetection } from "./b1-detection.js";
-import { benchFirstSync } from "./b2-first-sync.js";
 import { benchApi } from "./b3-api.js";
 import { benchMemory } from "./b4-memory.js";
 import { benchIngest } from "./b5-ingest.js";
-import { benchIdle } from "./b6-idle.js";
 import { repoRoot } from "./lib/daemon-process.js";
+import { BenchStopped, LINE_BENCHES, LINES, type LineName, type LineRun, runLine } from "./lib/lines.js";
 import { machineInfo } from "./lib/machine.js";
 import type { BenchOptions, BenchResult } from "./lib/result.js";
-import { type Stack, startStack } from "./lib/stack.js";
 
 export interface RunOptions {
   readonly smoke: boolean;
   readonly only?: readonly string[];
+  /** The containerd lines for B1, B2 (and B6 on `machine`): both by default. */
+  readonly lines?: readonly LineName[];
   readonly log?: (line: string) => void;
+  /** Aborting it stops the run; runBenchmarks then rejects with the signal's reason once everything is cleaned up. */
+  readonly signal?: AbortSignal;
 }
 
 export async function runBenchmarks(run: RunOptions): Promise<{ results: BenchResult[]; file: string }> {
   const log = run.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const options: BenchOptions = { smoke: run.smoke, log };
+  const { signal } = run;
+  const options: BenchOptions = { smoke: run.smoke, log, signal };
   const wanted = (id: string) => !run.only?.length || run.only.includes(id);
   execFileSync("npm", ["run", "build", "--silent"], { cwd: repoRoot, stdio: "inherit" });
 
   const results: BenchResult[] = [];
-  if (wanted("B5")) results.push(await benchIngest(options));
-  if (wanted("B4")) results.push(await benchMemory(options));
-  if (wanted("B3")) results.push(await benchApi(options));
-  const needsContainerd = ["B1", "B2", "B6"].filter(wanted);
-  if (needsContainerd.length > 0) {
-    const missing = missingPrerequisites();
-    if (missing) throw new Error(`${needsContainerd.join(", ")} need a containerd: ${missing}`);
-    const stack: Stack = await startStack();
-    try {
-      if (wanted("B1")) results.push(await benchDetection(options, stack));
-      if (wanted("B2")) results.push(await benchFirstSync(options, stack));
-      if (wanted("B6")) results.push(await benchIdle(options, stack));
-    } finally {
-      await stack.close();
-    }
+  for (const [id, bench] of [
+    ["B5", benchIngest],
+    ["B4", benchMemory],
+    ["B3", benchApi],
+  ] as const) {
+    signal?.throwIfAborted();
+    if (wanted(id)) results.push(await bench(options));
   }
-  results.sort((a, b) => a.id.localeCompare(b.id));
+  const lines: LineRun[] = [];
+  for (const line of run.lines ?? LINES) {
+    const ids = LINE_BENCHES[line].filter(wanted);
+    if (ids.length === 0) continue;
+    const done = await runLine(line, ids, options);
+    lines.push(done);
+    results.push(...done.results);
+  }
+  const lineOrder = (r: BenchResult) => (r.containerd ? LINES.indexOf(r.containerd.line as LineName) : -1);
+  results.sort((a, b) => a.id.localeCompare(b.id) || lineOrder(a) - lineOrder(b));
 
   const machine = machineInfo();
   const folder = path.join(repoRoot, ".bench-results");
   await mkdir(folder, { recursive: true });
-  const report = JSON.stringify({ machine, smoke: run.smoke, results }, null, 2);
+  const containerd = lines.map((l) => ({ line: l.line, version: l.containerd?.version, bin: l.containerd?.bin }));
+  const report = JSON.stringify({ machine, containerd, smoke: run.smoke, results }, null, 2);
   const file = path.join(folder, `${machine.date.replaceAll(":", "-")}${run.smoke ? "-smoke" : ""}.json`);
   await writeFile(file, `${report}\n`);
   await writeFile(path.join(folder, run.smoke ? "latest-smoke.json" : "latest.json"), `${report}\n`);
@@ -63,20 +76,66 @@ export async function runBenchmarks(run: RunOptions): Promise<{ results: BenchRe
 }
 
 export function table(results: readonly BenchResult[]): string {
-  const rows = results.map((r) => [r.id, r.pass ? "pass" : "MISS", r.title, r.summary]);
-  const widths = [3, 4, Math.max(...rows.map((r) => r[2]?.length ?? 0))];
+  const rows = results.map((r) => [
+    r.containerd ? `${r.id} containerd ${r.containerd.version}` : r.id,
+    r.notRun !== undefined ? "not run" : r.pass ? "pass" : "MISS",
+    r.title,
+    r.summary,
+  ]);
+  const widths = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i]?.length ?? 0)));
   return rows.map((row) => row.map((cell, i) => (i < 3 ? cell.padEnd(widths[i] ?? 0) : cell)).join("  ")).join("\n");
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const args = process.argv.slice(2);
-  const onlyAt = args.indexOf("--only");
-  const only = onlyAt >= 0 ? (args[onlyAt + 1] ?? "").split(",").filter(Boolean) : [];
+  const listAfter = (flag: string) => {
+    const at = args.indexOf(flag);
+    return at >= 0 ? (args[at + 1] ?? "").split(",").filter(Boolean) : undefined;
+  };
+  const only = listAfter("--only") ?? [];
+  const lines = listAfter("--containerd");
+  const unknown = lines?.filter((line) => !(LINES as readonly string[]).includes(line)) ?? [];
+  if (unknown.length > 0) {
+    console.error(`bench: unknown containerd line ${unknown.join(", ")} (${LINES.join(", ")})`);
+    process.exit(2);
+  }
+
+  // Listeners stay for the whole run, cleanup included (process.on, not once): under tsx, a signal that finds no
+  // listener left ends the process there and then, whatever it was cleaning up.
+  const stop = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stop.signal.aborted) {
+      process.stderr.write(`bench: ${signal} — cleanup is under way; it exits once everything is removed\n`);
+      return;
+    }
+    process.stderr.write(
+      `bench: ${signal} — stopping; cleaning up pods, private containerds, mounts and temp folders (a few seconds)\n`,
+    );
+    stop.abort(new BenchStopped(signal));
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+
   const m = machineInfo();
   console.log(
     `ctrwatch ${m.commit} · ${m.cpus} × ${m.cores} · ${m.memoryGiB} GiB · Linux ${m.kernel} · Node ${m.node} · containerd ${m.containerd}`,
   );
-  const { results, file } = await runBenchmarks({ smoke: args.includes("--smoke"), only });
-  console.log(table(results));
-  console.log(`results: ${path.relative(process.cwd(), file)}`);
+  try {
+    const { results, file } = await runBenchmarks({
+      smoke: args.includes("--smoke"),
+      only,
+      lines: lines as LineName[] | undefined,
+      signal: stop.signal,
+    });
+    console.log(table(results));
+    console.log(`results: ${path.relative(process.cwd(), file)}`);
+    process.exit(0);
+  } catch (error) {
+    if (stop.signal.aborted) {
+      const { signal } = stop.signal.reason as BenchStopped;
+      process.stderr.write(`bench: stopped by ${signal}; cleaned up\n`);
+      process.exit(128 + os.constants.signals[signal]);
+    }
+    throw error;
+  }
 }

@@ -25,6 +25,8 @@ export class DaemonProcess {
         cwd: repoRoot,
         env: { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: "", ...env },
         stdio: ["ignore", "ignore", "pipe"],
+        // Its own process group: a Ctrl-C reaches the bench, which stops it in order (stop()), not the daemon directly.
+        detached: true,
       },
     );
     this.child.stderr?.setEncoding("utf8").on("data", (chunk: string) => {
