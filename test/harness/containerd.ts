@@ -292,7 +292,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 
   private async launch(): Promise<void> {
     const log = openSync(this.logPath, "a");
-    const child = spawn("containerd", ["--config", this.configPath], { stdio: ["ignore", log, log] });
+    const child = spawn("containerd", ["--config", this.configPath], { stdio: ["ignore", log, log], detached: true });
     closeSync(log);
     this.child = child;
     this.exited = new Promise((resolve) => child.once("exit", () => resolve()));
