@@ -141,6 +141,7 @@ export function pipeline(level: Level, lookup: (id: string) => ContainerRecord |
   const index = new WorkspaceIndex();
   const io: EventIo = {
     container: async (id) => lookup(id),
+    sandboxRecord: async () => undefined, // recorded on containerd 1.6: no sandbox store
     taskPaths: async (_id, bundle, rootfs) => ({
       rootfs: `${bundle}/rootfs`,
       upperdir: rootfs[0]?.options.find((o) => o.startsWith("upperdir="))?.slice(9),
