@@ -13,7 +13,7 @@ export async function runCommand(argv: readonly string[], io: CommandIo): Promis
   }
   const logger = createLogger({ level: config.logLevel, format: config.logFormat, write: io.stderr });
   // Signals are caught from the very start, so one that arrives while the daemon starts is not lost.
-  const stop = untilSignal();
+  const stop = untilSignal(() => logger.info("ctrwatch is stopping already; it exits when done"));
   try {
     let daemon: Daemon;
     try {
@@ -35,19 +35,25 @@ export async function runCommand(argv: readonly string[], io: CommandIo): Promis
 /**
  * Aborts `signal` on the first SIGINT or SIGTERM. Holds the event loop open meanwhile: every timer of the daemon is
  * unref'd, and with the API off and containerd away nothing else would keep the process alive.
+ *
+ * The listeners stay until the command is done: in a terminal one Ctrl-C can arrive more than once (to the whole
+ * process group, and again from a parent that relays it — `npm start`, `tsx`), and a second Ctrl-C while the daemon
+ * stops must not kill it before it has closed its API and removed its socket (without a listener, SIGINT's default
+ * action ends the process; under tsx, tsx exits 130). Later signals only call `again`.
  */
-function untilSignal(): { signal: AbortSignal; received: Promise<NodeJS.Signals>; dispose(): void } {
+function untilSignal(again: () => void): { signal: AbortSignal; received: Promise<NodeJS.Signals>; dispose(): void } {
   const controller = new AbortController();
   const keepAlive = setInterval(() => {}, 1 << 30);
   let onSignal: (signal: NodeJS.Signals) => void = () => {};
   const received = new Promise<NodeJS.Signals>((resolve) => {
     onSignal = (signal) => {
+      if (controller.signal.aborted) return again();
       controller.abort(signal);
       resolve(signal);
     };
   });
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
   return {
     signal: controller.signal,
     received,

@@ -46,18 +46,25 @@ export async function topCommand(argv: readonly string[], io: CommandIo): Promis
 
   return new Promise<number>((resolve, reject) => {
     let timer: NodeJS.Timeout | undefined;
+    let done = false;
     let previous = new Map<string, { cpuSeconds: number; atMs: number }>();
     let last: TopRow[] = [];
+    // Every way out restores the terminal: cooked mode, the cursor shown, stdin released so the process can exit.
     const finish = (code: number, error?: unknown) => {
+      if (done) return;
+      done = true;
       if (timer) clearTimeout(timer);
       stdin.off("data", onKey);
       process.off("SIGINT", onInterrupt);
+      process.off("SIGTERM", onInterrupt);
+      process.off("SIGHUP", onInterrupt);
       if (tty) stdin.setRawMode(false);
       stdin.pause();
       io.stdout("\x1b[?25h\n");
       if (error) reject(error);
       else resolve(code);
     };
+    // In raw mode Ctrl-C is the byte 0x03 on stdin (below); SIGINT still comes when stdin is no terminal, or from kill.
     const onInterrupt = () => finish(ExitCode.Ok);
     const onKey = (key: Buffer) => {
       const text = key.toString("utf8");
@@ -69,7 +76,9 @@ export async function topCommand(argv: readonly string[], io: CommandIo): Promis
     const refresh = async () => {
       try {
         const next = new Map<string, { cpuSeconds: number; atMs: number }>();
-        last = await sample(endpoint, previous, next);
+        const rows = await sample(endpoint, previous, next);
+        if (done) return; // quit while this sample was on its way: no redraw, no next refresh
+        last = rows;
         previous = next;
         render(io, last, sort, endpoint);
         timer = setTimeout(refresh, intervalMs);
@@ -81,6 +90,8 @@ export async function topCommand(argv: readonly string[], io: CommandIo): Promis
     stdin.on("data", onKey);
     stdin.resume();
     process.on("SIGINT", onInterrupt);
+    process.on("SIGTERM", onInterrupt);
+    process.on("SIGHUP", onInterrupt);
     io.stdout("\x1b[?25l");
     void refresh();
   });

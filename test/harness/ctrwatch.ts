@@ -38,8 +38,18 @@ export class CtrwatchProcess {
   private readonly waiters = new Set<() => void>();
   /** A socket folder this harness made up (and removes). */
   private readonly ownSocketFolder: string | undefined;
+  private readonly detached: boolean;
 
-  constructor(args: readonly string[], env: NodeJS.ProcessEnv = {}) {
+  /**
+   * `options.detached` starts it in a process group of its own, as a terminal runs a foreground job, so `signalGroup`
+   * can signal it the way Ctrl-C does. `options.via: "tsx-cli"` runs it as `tsx src/cli/main.ts` does (tsx's parent
+   * process relaying signals to a child), rather than as one `node --import tsx` process.
+   */
+  constructor(
+    args: readonly string[],
+    env: NodeJS.ProcessEnv = {},
+    options: { readonly detached?: boolean; readonly via?: "node" | "tsx-cli" } = {},
+  ) {
     if (args[0] === "run" && !args.includes("--api-socket")) {
       this.apiSocket = testApiSocket();
       this.ownSocketFolder = path.dirname(this.apiSocket);
@@ -48,10 +58,14 @@ export class CtrwatchProcess {
       const at = args.indexOf("--api-socket");
       this.apiSocket = at >= 0 ? args[at + 1] : undefined;
     }
-    this.child = spawn(process.execPath, ["--import", "tsx", entry, ...args], {
+    this.detached = options.detached === true;
+    const runner =
+      options.via === "tsx-cli" ? [path.join(repoRoot, "node_modules/tsx/dist/cli.mjs")] : ["--import", "tsx"];
+    this.child = spawn(process.execPath, [...runner, entry, ...args], {
       cwd: repoRoot,
       env: { ...process.env, ...env },
       stdio: ["pipe", "pipe", "pipe"],
+      detached: options.detached === true,
     });
     this.child.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
       this.stdout += chunk;
@@ -101,9 +115,21 @@ export class CtrwatchProcess {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
   }
 
-  /** SIGKILLs the process if it still runs (test cleanup), and removes its test socket folder. */
+  /** The signal to the process's whole group, as a terminal sends Ctrl-C (only for one started `detached`). */
+  signalGroup(signal: NodeJS.Signals): void {
+    if (this.child.pid !== undefined) process.kill(-this.child.pid, signal);
+  }
+
+  /** SIGKILLs the process (its group, when detached) if it still runs (test cleanup); removes its socket folder. */
   async kill(): Promise<Exit> {
     this.signal("SIGKILL");
+    if (this.detached && this.child.pid !== undefined) {
+      try {
+        process.kill(-this.child.pid, "SIGKILL");
+      } catch {
+        // the group is gone
+      }
+    }
     const exit = await this.exited;
     if (this.ownSocketFolder) await rm(this.ownSocketFolder, { recursive: true, force: true });
     return exit;

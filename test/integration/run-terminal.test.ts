@@ -1,0 +1,33 @@
+/**
+ * `ctrwatch run` in a terminal: Ctrl-C sends SIGINT to the whole foreground process group — under `tsx` (or npm) that
+ * is more than one process, and the signal can arrive twice (tsx's parent relays its own copy). Either way the daemon
+ * shuts down, exits 0 and removes its API socket.
+ */
+import { existsSync } from "node:fs";
+import anyTest, { type TestFn } from "ava";
+import { type ContainerdContext, withContainerd } from "../harness/ava.js";
+import { CtrwatchProcess } from "../harness/ctrwatch.js";
+
+const test = withContainerd(anyTest as TestFn<ContainerdContext>);
+
+for (const via of ["node", "tsx-cli"] as const) {
+  for (const presses of [1, 2]) {
+    test(`ctrwatch run (${via}): ${presses === 1 ? "SIGINT" : "two SIGINTs"} to its process group, exit 0, socket removed`, async (t) => {
+      const ctrwatch = new CtrwatchProcess(
+        ["run", "--containerd-socket", t.context.containerd.socket, "--log-format", "text"],
+        {},
+        { detached: true, via },
+      );
+      t.teardown(() => ctrwatch.kill());
+      await ctrwatch.waitForLog(/synced with containerd/);
+      const socket = ctrwatch.apiSocket as string;
+      t.true(existsSync(socket), "the API socket is there while it runs");
+      for (let n = 0; n < presses; n++) ctrwatch.signalGroup("SIGINT");
+      const exit = await ctrwatch.exited;
+      t.deepEqual(exit, { code: 0, signal: null }, ctrwatch.stderr);
+      t.false(existsSync(socket), "the API socket is removed");
+      t.regex(ctrwatch.stderr, /ctrwatch stopped/);
+      t.notRegex(ctrwatch.stderr, /Warning|ERROR/);
+    });
+  }
+}
