@@ -9,12 +9,18 @@
  * Rounds repeat until --duration has passed (at least one). The report (Markdown and JSON) goes to
  * test-artifacts/soak/; the exit code is 1 when anything failed. Needs root and containerd, as the integration tests.
  *
+ * Ctrl-C (or SIGTERM) stops it cleanly: the fault tests' ava is stopped and the private containerds its workers had
+ * started are cleaned up after (pods, shims, mounts, cgroups, folders); the endurance stretch removes its pods and
+ * its containerd; the report covers the rounds done. A second Ctrl-C is told the cleanup is under way.
+ *
  *   sudo npm run soak -- [--duration 1h] [--kill-cycles 50] [--pods 300] [--others 1000] [--churn 10m] [--pace 1s]
  */
 import { spawn } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { parseArgs } from "node:util";
+import { cleanUpAfter, removeAllPods, removePodCgroups } from "../demo/leftovers.js";
 import { parseDuration } from "../src/api/duration.js";
 import { parseRunConfig, type RunConfig } from "../src/config/run-config.js";
 import { Daemon } from "../src/daemon.js";
@@ -44,6 +50,55 @@ const sampleMs = parseDuration(values["sample-every"]);
 const reportDir = path.join(repoRoot, "test-artifacts/soak");
 
 const log = (line: string) => process.stdout.write(`${new Date().toISOString().slice(11, 19)}  ${line}\n`);
+
+// --- Ctrl-C -----------------------------------------------------------------------------------------------------------
+// Listeners for good (a second Ctrl-C must not end the cleanup: without one, SIGINT kills; under tsx, exit 130).
+const stop = new AbortController();
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, () => {
+    const name = signal === "SIGINT" ? "Ctrl-C" : signal;
+    if (stop.signal.aborted) return log(`${name}: the cleanup is under way and will not be cut short`);
+    stop.abort(name);
+    log(`stopping (${name}): ending the current step and cleaning up what it started…`);
+  });
+}
+
+/** PIDs under `root` (itself included), from /proc's parent links. */
+function descendants(root: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const found: number[] = [];
+  for (const queue = [root]; queue.length > 0; ) {
+    const pid = queue.shift() as number;
+    found.push(pid);
+    queue.push(...(children.get(pid) ?? []));
+  }
+  return found;
+}
+
+/** The folders of the private containerds running under `root` (the harness starts them with --config DIR/...). */
+function containerdFoldersUnder(root: number): string[] {
+  const folders: string[] = [];
+  for (const pid of descendants(root)) {
+    try {
+      const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+      const config = argv[argv.indexOf("--config") + 1];
+      if (path.basename(argv[0] ?? "") === "containerd" && config) folders.push(path.dirname(config));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return folders;
+}
 
 interface FaultRun {
   readonly passed: string[];
@@ -85,12 +140,37 @@ async function runFaultTests(): Promise<FaultRun> {
       CTRWATCH_FAULT_LOAD_OTHERS: values.others,
     },
     stdio: ["ignore", "pipe", "inherit"],
+    // Its own process group: a terminal's Ctrl-C must not kill its workers before their containerds are known.
+    detached: true,
   });
+  const onStop = () => {
+    // Note the workers' private containerds, stop ava and its workers, then clean up after those containerds.
+    const folders = child.pid === undefined ? [] : containerdFoldersUnder(child.pid);
+    try {
+      process.kill(-(child.pid as number), "SIGTERM");
+    } catch {
+      // gone already
+    }
+    cleanups.push(
+      new Promise((resolve) => child.once("close", resolve)).then(async () => {
+        for (const folder of folders) {
+          log(`cleaning up after the fault tests' containerd in ${folder}`);
+          for (const left of await cleanUpAfter(folder).catch((error: unknown) => [String(error)])) {
+            log(`! left: ${left}`);
+          }
+        }
+      }),
+    );
+  };
+  const cleanups: Promise<unknown>[] = [];
+  stop.signal.addEventListener("abort", onStop, { once: true });
   let tap = "";
   child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
     tap += chunk;
   });
   const code = await new Promise<number | null>((resolve) => child.once("close", resolve));
+  stop.signal.removeEventListener("abort", onStop);
+  await Promise.all(cleanups);
   const names = (pattern: RegExp) => [...tap.matchAll(pattern)].map((match) => match[1] ?? "");
   const passed = names(/^ok \d+ - (.*)$/gm);
   const failed = names(/^not ok \d+ - (.*)$/gm);
@@ -133,7 +213,7 @@ async function endurance(round: number): Promise<Endurance> {
   let nextSample = startedAt;
   try {
     await daemon.watcher?.whenReady(AbortSignal.timeout(30_000));
-    while (Date.now() - startedAt < churnMs) {
+    while (Date.now() - startedAt < churnMs && !stop.signal.aborted) {
       const instanceId = `soak-${round}-${podsStarted}`;
       const waited = daemon.index.waitForContainer(instanceId, { timeoutMs: 60_000 });
       const pod = await kubelet.runPod({ workspace: { instanceId } });
@@ -153,7 +233,7 @@ async function endurance(round: number): Promise<Endurance> {
         samples.push(sample(startedAt, daemon));
         nextSample += sampleMs;
       }
-      await sleep(paceMs);
+      await sleep(paceMs, stop.signal);
     }
     for (const pod of live.splice(0)) await kubelet.removePod(pod);
     await daemon.watcher?.whenReady(AbortSignal.timeout(30_000));
@@ -168,7 +248,10 @@ async function endurance(round: number): Promise<Endurance> {
   } finally {
     await daemon.shutdown("soak round over");
     await kubelet.close();
+    // Pods whose creation reply was lost, then their cgroups: nothing of the stretch outlives it.
+    const uids = await removeAllPods(containerd.socket).catch(() => [] as string[]);
     await containerd.destroy();
+    for (const left of await removePodCgroups(uids)) problems.push(`cgroup folder left: ${left}`);
   }
   // Growth from the first sample after a warm-up (a fifth of the samples) to the last.
   const baseline = samples[Math.floor(samples.length / 5)] ?? samples[0];
@@ -217,6 +300,7 @@ do {
     `round ${round}: fault tests (${values["kill-cycles"]} kill cycles, ${values.pods} pods, ${values.others} others)`,
   );
   const faults = await runFaultTests();
+  if (stop.signal.aborted) break;
   log(`round ${round}: ${faults.passed.length} passed, ${faults.failed.length} failed; endurance for ${values.churn}`);
   const stretch = await endurance(round);
   log(
@@ -225,8 +309,12 @@ do {
   rounds.push({ round, faults, endurance: stretch });
   await writeFile(path.join(reportDir, "report.json"), `${JSON.stringify({ startedAt, values, rounds }, null, 2)}\n`);
   await writeFile(path.join(reportDir, "report.md"), markdown(rounds, startedAt));
-} while (Date.now() - startedAt.getTime() < durationMs);
+} while (Date.now() - startedAt.getTime() < durationMs && !stop.signal.aborted);
 
+if (stop.signal.aborted) {
+  log(`stopped (${String(stop.signal.reason)}) after ${rounds.length} full round(s); cleaned up`);
+  process.exit(130);
+}
 const failed = rounds.reduce((sum, r) => sum + r.faults.failed.length + r.endurance.problems.length, 0);
 log(`report: ${path.relative(process.cwd(), path.join(reportDir, "report.md"))}`);
 log(failed === 0 ? "soak passed" : `soak failed: ${failed} failures or problems`);
