@@ -1,3 +1,5 @@
+import { type Clock, systemClock } from "./clock.js";
+
 /**
  * Jittered exponential backoff: initial, multiplier, cap, jitter; `reset()` after a success. The delay is a value;
  * sleeping is the caller's business (with its own AbortSignal).
@@ -41,16 +43,19 @@ export class Backoff {
   }
 }
 
-/** Resolves after `ms`, or early (without error) when `signal` aborts. The timer never holds the process open. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+/**
+ * Resolves after `ms` on `clock` (the system clock unless a test drives one), or early (without error) when `signal`
+ * aborts. The system clock's timers never hold the process open.
+ */
+export function sleep(ms: number, signal?: AbortSignal, clock: Clock = systemClock): Promise<void> {
   return new Promise((resolve) => {
     if (signal?.aborted) return resolve();
     const done = () => {
-      clearTimeout(timer);
+      clock.clearTimer(timer);
       signal?.removeEventListener("abort", done);
       resolve();
     };
-    const timer = setTimeout(done, ms).unref();
+    const timer = clock.setTimer(done, ms);
     signal?.addEventListener("abort", done, { once: true });
   });
 }

@@ -13,9 +13,11 @@
  * A broken stream, a failed call or a failed health check (a frozen containerd keeps the stream open and silent)
  * ends the round: the index stays as it is (not ready), and after a jittered backoff the next round resubscribes,
  * relists and reconciles — which also removes what was deleted meanwhile and wakes its waiters.
+ *
+ * containerd comes in through `ContainerdSource` and time through a `Clock` (the backoff's sleep, the health check's
+ * interval and deadline), so test/unit/watcher/ drives a round with a fake containerd and a fake clock.
  */
 import { readFile } from "node:fs/promises";
-import type { ContainerdClient } from "../containerd/client.js";
 import type { Envelope } from "../containerd/events.js";
 import type { ContainerRecord } from "../containerd/records.js";
 import { CtrwatchError } from "../errors.js";
@@ -26,30 +28,38 @@ import type { Logger } from "../log.js";
 import { type MountInfo, parseMountInfo, rootfsMountsByContainer } from "../node/mountinfo.js";
 import { processStartTime } from "../node/proc.js";
 import { Backoff, type BackoffOptions, sleep } from "../util/backoff.js";
+import { type Clock, systemClock, type TimerHandle } from "../util/clock.js";
 import { LogOnce } from "../util/log-once.js";
 import { allowedTransitions, type ConnectionState } from "./connection-state.js";
+import type { ContainerdSource } from "./containerd-source.js";
+import { EventQueue } from "./event-queue.js";
 import { type EventIo, lifecycleRecordOf } from "./event-records.js";
 import { SandboxStore } from "./sandbox-store.js";
 import { WatcherStats } from "./stats.js";
 import { PathChecker, pathsFromMountTable, pathsFromTaskCreate } from "./task-paths.js";
 
 export interface WatcherOptions {
-  readonly client: ContainerdClient;
+  /** containerd (the daemon's `ContainerdClient`; a fake in unit tests). */
+  readonly client: ContainerdSource;
   readonly index: WorkspaceIndex;
   readonly logger: Logger;
   /** The node's mount table (in a container: the host's /proc/1/mountinfo, mounted in). */
   readonly mountinfoPath?: string;
   readonly pathMapping?: PathMapping;
+  /** How often containerd's health is checked (default 5 s): a frozen containerd keeps the stream open and silent. */
   readonly healthIntervalMs?: number;
+  /** How long a health check may take before it counts as failed (default 2 s). */
   readonly healthTimeoutMs?: number;
   readonly backoff?: BackoffOptions;
+  /** The timers of the backoff's sleep and the health check (default: the system clock, unref'd timers). */
+  readonly clock?: Clock;
 }
 
 export type StateListener = (state: ConnectionState, previous: ConnectionState) => void;
 
 export class Watcher {
   readonly stats = new WatcherStats();
-  private readonly client: ContainerdClient;
+  private readonly client: ContainerdSource;
   private readonly index: WorkspaceIndex;
   private readonly logger: Logger;
   private readonly once: LogOnce;
@@ -58,6 +68,7 @@ export class Watcher {
   private readonly healthIntervalMs: number;
   private readonly healthTimeoutMs: number;
   private readonly backoff: Backoff;
+  private readonly clock: Clock;
   private readonly sandboxes: SandboxStore;
   /** The signal of the round under way: I/O started by its events ends with it. */
   private roundSignal: AbortSignal = AbortSignal.abort();
@@ -77,6 +88,7 @@ export class Watcher {
     this.healthIntervalMs = options.healthIntervalMs ?? 5_000;
     this.healthTimeoutMs = options.healthTimeoutMs ?? 2_000;
     this.backoff = new Backoff(options.backoff);
+    this.clock = options.clock ?? systemClock;
     this.sandboxes = new SandboxStore(options.client, options.logger);
   }
 
@@ -145,7 +157,7 @@ export class Watcher {
       const delayMs = this.backoff.next();
       this.logger.warn("lost containerd; will resync", { error: failure, retryInMs: delayMs });
       this.transition("backoff");
-      await sleep(delayMs, this.stop.signal);
+      await sleep(delayMs, this.stop.signal, this.clock);
     }
     this.transition("closed");
   }
@@ -169,14 +181,14 @@ export class Watcher {
       onEvent: (envelope) => queue.push(envelope),
       onEnd: fail,
     });
-    const health = setInterval(() => {
-      this.client
-        .health({ timeoutMs: this.healthTimeoutMs, signal: roundOver.signal })
-        .then(
-          (status) => status !== "serving" && fail(new CtrwatchError("unavailable", `containerd health is ${status}`)),
-          fail,
-        );
-    }, this.healthIntervalMs).unref();
+    let health: TimerHandle | undefined;
+    const scheduleHealth = () => {
+      health = this.clock.setTimer(() => {
+        scheduleHealth(); // every interval, as setInterval would: a slow check does not delay the next
+        this.checkHealth(roundOver.signal, fail);
+      }, this.healthIntervalMs);
+    };
+    scheduleHealth();
 
     try {
       this.transition("syncing");
@@ -194,7 +206,7 @@ export class Watcher {
     } catch (error) {
       fail(error);
     } finally {
-      clearInterval(health);
+      if (health) this.clock.clearTimer(health);
       subscription.close();
       queue.stop();
       this.stop.signal.removeEventListener("abort", onStop);
@@ -202,9 +214,27 @@ export class Watcher {
     return failure ?? new CtrwatchError("internal", "the round ended without a reason");
   }
 
+  /**
+   * One health check; anything but `serving` within the deadline ends the round. The deadline is the call's own (a
+   * gRPC deadline) and a timer on the clock, whichever comes first; the round's end cancels the call.
+   */
+  private checkHealth(signal: AbortSignal, fail: (error: unknown) => void): void {
+    const deadline = this.clock.setTimer(
+      () => fail(new CtrwatchError("timeout", `containerd Health/Check: no answer in ${this.healthTimeoutMs} ms`)),
+      this.healthTimeoutMs,
+    );
+    this.client
+      .health({ timeoutMs: this.healthTimeoutMs, signal })
+      .then(
+        (status) => status !== "serving" && fail(new CtrwatchError("unavailable", `containerd health is ${status}`)),
+        fail,
+      )
+      .finally(() => this.clock.clearTimer(deadline));
+  }
+
   /** Lists containers and tasks and makes the index equal to them. */
   private async sync(signal: AbortSignal): Promise<void> {
-    const started = performance.now();
+    const started = this.clock.nowMs();
     const [containers, tasks, sandboxes, mounts] = await Promise.all([
       this.client.listContainers([], { signal, timeoutMs: 30_000 }),
       this.client.listTasks({ signal, timeoutMs: 30_000 }),
@@ -227,7 +257,7 @@ export class Watcher {
       containers: containers.length,
       tasks: tasks.length,
       workspaces: this.index.size,
-      tookMs: Math.round(performance.now() - started),
+      tookMs: Math.round(this.clock.nowMs() - started),
     });
   }
 
@@ -340,53 +370,5 @@ export class Watcher {
     this.current = to;
     this.logger.debug("containerd connection state", { from, to });
     for (const listener of this.listeners) listener(to, from);
-  }
-}
-
-/**
- * Events in arrival order, handled one at a time (a /containers/create waits for its Containers/Get before the
- * next event is applied). Buffered until `run()`; a handler failure ends the round.
- */
-class EventQueue {
-  private readonly items: Envelope[] = [];
-  private running = false;
-  private draining = false;
-  private stopped = false;
-
-  constructor(
-    private readonly handle: (envelope: Envelope) => void | Promise<void>,
-    private readonly fail: (error: unknown) => void,
-  ) {}
-
-  push(envelope: Envelope): void {
-    if (this.stopped) return;
-    this.items.push(envelope);
-    if (this.running) void this.drain();
-  }
-
-  run(): void {
-    this.running = true;
-    void this.drain();
-  }
-
-  stop(): void {
-    this.stopped = true;
-    this.items.length = 0;
-  }
-
-  private async drain(): Promise<void> {
-    if (this.draining) return;
-    this.draining = true;
-    try {
-      for (let envelope = this.items.shift(); envelope && !this.stopped; envelope = this.items.shift()) {
-        const pending = this.handle(envelope);
-        if (pending) await pending; // only events that need I/O wait; the rest are applied at once, in order
-      }
-    } catch (error) {
-      this.stopped = true;
-      this.fail(error);
-    } finally {
-      this.draining = false;
-    }
   }
 }
