@@ -380,13 +380,15 @@ export class WorkspaceIndex {
     }
     if (existing) {
       if (!existing.sandbox.isOlderThan(record)) {
-        return this.ignore("older_sandbox", record.id, record.id, facts.instanceId, seen);
+        this.ignore("older_sandbox", record.id, record.id, facts.instanceId, seen);
+        return;
       }
       this.removeEntry(existing, pending); // a newer sandbox for the same instance replaces the old one
     } else {
       const newestGone = this.retiredInstances.get(facts.instanceId);
       if (newestGone !== undefined && (record.createdAt ?? 0n) <= newestGone) {
-        return this.ignore("retired_instance", record.id, record.id, facts.instanceId, seen); // its workspace left
+        this.ignore("retired_instance", record.id, record.id, facts.instanceId, seen); // its workspace left
+        return;
       }
     }
     const entry = new WorkspaceEntry(facts, new TrackedContainer(record, seen), recordedAt);
@@ -398,7 +400,8 @@ export class WorkspaceIndex {
   private upsertWorkspaceContainer(record: ContainerRecord, sandboxId: string, seen: boolean, pending: Pending): void {
     const entry = this.byContainerId.get(sandboxId);
     if (!entry || entry.sandbox.id !== sandboxId) {
-      return this.ignore("unknown_sandbox", record.id, sandboxId, undefined, seen); // not a workspace's sandbox
+      this.ignore("unknown_sandbox", record.id, sandboxId, undefined, seen); // not a workspace's sandbox
+      return;
     }
     const current = entry.container;
     if (current?.id === record.id) {
@@ -406,7 +409,8 @@ export class WorkspaceIndex {
       return;
     }
     if (current && !current.isOlderThan(record)) {
-      return this.ignore("older_attempt", record.id, sandboxId, entry.instanceId, seen); // replaced already
+      this.ignore("older_attempt", record.id, sandboxId, entry.instanceId, seen); // replaced already
+      return;
     }
     if (current) this.byContainerId.delete(current.id);
     const wasDormant = entry.dormant;
