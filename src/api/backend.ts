@@ -1,5 +1,16 @@
 import type { WorkspaceIndex } from "../index/workspace-index.js";
-import type { WorkspaceUsage } from "../resources/usage-source.js";
+import type { WorkspaceLookup, WorkspaceUsage } from "../resources/usage-source.js";
+
+/**
+ * What the API reads of the index: lookups, waits and change notices — never `apply()`, `reconcile()` or `close()`,
+ * which belong to the watcher and the daemon.
+ */
+export interface WorkspaceQueries
+  extends WorkspaceLookup,
+    Pick<
+      WorkspaceIndex,
+      "container" | "rootfs" | "cgroupPath" | "pid" | "waitForContainer" | "waitForStopped" | "onChange"
+    > {}
 
 /** containerd's connection as the API reports it. */
 export interface ReadinessView {
@@ -11,9 +22,9 @@ export interface ReadinessView {
   readonly ready: boolean;
 }
 
-/** What the API answers from: the index, and the watcher's readiness. */
+/** What the API answers from: the index's queries, and the watcher's readiness. */
 export interface ApiBackend {
-  readonly index: WorkspaceIndex;
+  readonly index: WorkspaceQueries;
   readiness(): ReadinessView;
   /** Calls `listener` once when the first sync completes (at once if it has). Returns the unsubscribe function. */
   onFirstSync(listener: () => void): () => void;

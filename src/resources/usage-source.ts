@@ -1,6 +1,6 @@
 /**
  * Resource usage of the indexed workspaces' containers, straight from containerd: one batched Tasks/Metrics call per
- * collection for every workspace container with a task. Bad payloads are counted and logged once, never fatal.
+ * collection for every workspace container with a task. Bad payloads are logged once per payload type, never fatal.
  */
 import { type ContainerdClient, containerdRoot } from "../containerd/client.js";
 import { CtrwatchError } from "../errors.js";
@@ -15,15 +15,16 @@ export interface WorkspaceUsage {
   readonly usage: ContainerUsage;
 }
 
+/** What the usage source reads of the index: which workspaces there are. */
+export type WorkspaceLookup = Pick<WorkspaceIndex, "get" | "list">;
+
 export class UsageSource {
   private readonly decoder = new UsageDecoder(containerdRoot());
   private readonly once: LogOnce;
-  /** Payloads that could not be decoded. */
-  undecodable = 0;
 
   constructor(
     private readonly client: () => ContainerdClient | undefined,
-    private readonly index: WorkspaceIndex,
+    private readonly index: WorkspaceLookup,
     logger: Logger,
   ) {
     this.once = new LogOnce(logger);
@@ -56,7 +57,6 @@ export class UsageSource {
       try {
         out.push({ workspace, usage: this.decoder.decode(metric) });
       } catch (error) {
-        this.undecodable++;
         this.once.log("warn", `usage:${metric.data?.type_url ?? ""}`, "skipped task metrics that do not decode", {
           containerId: metric.containerId,
           error: CtrwatchError.from(error),
