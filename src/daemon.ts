@@ -10,6 +10,7 @@ import type { ContainerdClient } from "./containerd/client.js";
 import { connectContainerd } from "./containerd/connect.js";
 import { supportedContainerdLines } from "./containerd/version.js";
 import { CtrwatchError } from "./errors.js";
+import type { IgnoredRecord } from "./index/types.js";
 import { WorkspaceIndex } from "./index/workspace-index.js";
 import type { Logger } from "./log.js";
 import { UsageSource, type WorkspaceUsage } from "./resources/usage-source.js";
@@ -35,11 +36,17 @@ export class Daemon implements ApiBackend {
     readonly config: RunConfig,
     private readonly logger: Logger,
   ) {
+    const indexLog = logger.child({ component: "index" });
     this.index = new WorkspaceIndex({
       labels: config.labels,
       workspaceContainer: config.workspaceContainer,
       podNamespaces: config.podNamespaces,
       pathMapping: config.pathMapping,
+      // "Why is my pod missing?": each record of a workspace pod the index sets aside, at debug level. No hook (and
+      // no work) when debug is off.
+      ...(indexLog.isEnabled("debug")
+        ? { onIgnored: (ignored: IgnoredRecord) => indexLog.debug("ignored a container record", { ...ignored }) }
+        : {}),
     });
     this.api = new ApiServer(this, logger.child({ component: "api" }), { maxWaitMs: config.apiMaxWaitMs });
   }

@@ -15,6 +15,7 @@ import {
   type MetricProducer,
 } from "@opentelemetry/sdk-metrics";
 import { fromRfc3339, toHrTime } from "../containerd/timestamp.js";
+import { INSTRUMENTATION_SCOPE } from "../telemetry/types.js";
 import { ctrwatchVersion } from "../version.js";
 import type { UsageSource, WorkspaceUsage } from "./usage-source.js";
 
@@ -125,7 +126,7 @@ export class ContainerMetricsProducer implements MetricProducer {
     return {
       resourceMetrics: {
         resource: emptyResource(), // the reader reports these under the SDK's own resource
-        scopeMetrics: [{ scope: { name: "ctrwatch", version: ctrwatchVersion }, metrics }],
+        scopeMetrics: [{ scope: { name: INSTRUMENTATION_SCOPE, version: ctrwatchVersion }, metrics }],
       },
       errors,
     };

@@ -13,6 +13,7 @@ import { containerdRoot } from "../../src/containerd/client.js";
 import { OCI_SPEC_TYPE_URL } from "../../src/containerd/oci-spec.js";
 import { type ContainerdContext, eventually, withContainerd } from "../harness/ava.js";
 import { emitMarkersUntil } from "../harness/ctr-events.js";
+import { CtrwatchProcess } from "../harness/ctrwatch.js";
 import { startDaemon } from "../harness/faults.js";
 import { get } from "../harness/http.js";
 import { EventPublisher } from "../harness/publisher.js";
@@ -135,3 +136,29 @@ test.serial(
     await kubelet.removePod(good);
   },
 );
+
+test.serial("at debug level, a workspace pod's record the index sets aside is logged with its reason", async (t) => {
+  const { containerd, kubelet } = t.context;
+  const ctrwatch = new CtrwatchProcess(["run", "--containerd-socket", containerd.socket, "--log-level", "debug"]);
+  t.teardown(() => ctrwatch.kill());
+  await ctrwatch.waitForLog(/synced with containerd/);
+  // A pod without the instance label that still has a container named `workspace`: not a workspace.
+  const plain = await kubelet.runPod();
+  t.teardown(() => kubelet.removePod(plain));
+  const id = await kubelet.runContainer(plain);
+  const line = JSON.parse(await ctrwatch.waitForLog(/ignored a container record/));
+  t.like(line, {
+    level: "debug",
+    component: "index",
+    reason: "unknown_sandbox",
+    containerId: id,
+    sandboxId: plain.id,
+    seen: true,
+  });
+  const quiet = new CtrwatchProcess(["run", "--containerd-socket", containerd.socket]);
+  t.teardown(() => quiet.kill());
+  await quiet.waitForLog(/synced with containerd/);
+  quiet.signal("SIGTERM");
+  await quiet.exited;
+  t.false(quiet.stderr.includes("ignored a container record"), "nothing at the default level");
+});
