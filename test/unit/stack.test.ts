@@ -14,7 +14,6 @@ import { parse, parseAllDocuments, stringify } from "yaml";
 import { parseRunConfig, runFlags } from "../../src/config/run-config.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const PROMTOOL = "/usr/bin/promtool";
 
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers
@@ -275,7 +274,32 @@ test("the dashboard has the panels it promises, on the provisioned data sources"
   }
 });
 
-const promtoolMissing = existsSync(PROMTOOL) ? undefined : `${PROMTOOL} is missing (apt-get install prometheus)`;
+/**
+ * Prometheus 3's promtool, the major version the compose stack runs: `CTRWATCH_PROMTOOL` (.ci/run sets it), else
+ * Debian sid's `promtool` package through scripts/debian-package.sh (cached under /var/cache/ctrwatch; bookworm's
+ * own promtool is 2.x). Either way it must report version 3.
+ */
+function findPromtool(): { path?: string; missing?: string } {
+  let candidate = process.env.CTRWATCH_PROMTOOL;
+  if (!candidate) {
+    const fetched = spawnSync(path.join(root, "scripts/debian-package.sh"), ["promtool", "sid"], {
+      encoding: "utf8",
+      timeout: 300_000,
+    });
+    if (fetched.status !== 0) {
+      return {
+        missing: `scripts/debian-package.sh promtool sid failed: ${(fetched.stderr || String(fetched.error)).trim()}`,
+      };
+    }
+    candidate = path.join(fetched.stdout.trim(), "usr/bin/promtool");
+  }
+  if (!existsSync(candidate)) return { missing: `${candidate} is missing` };
+  const version = spawnSync(candidate, ["--version"], { encoding: "utf8" });
+  const major = /version (\d+)\./.exec(`${version.stdout ?? ""}${version.stderr ?? ""}`)?.[1];
+  if (major !== "3") return { missing: `${candidate} is not Prometheus 3's promtool (version ${major ?? "unknown"})` };
+  return { path: candidate };
+}
+const { path: PROMTOOL = "promtool", missing: promtoolMissing } = findPromtool();
 const promtoolTest = promtoolMissing && process.env.CI !== "true" ? test.skip : test;
 const promtoolNote = promtoolMissing ? ` [skipped: ${promtoolMissing}]` : "";
 
@@ -284,62 +308,125 @@ function promtool(args: readonly string[]): { status: number | null; output: str
   return { status: result.status, output: `${result.stdout ?? ""}${result.stderr ?? ""}${result.error ?? ""}` };
 }
 
-promtoolTest(`every PromQL expression of the dashboard and the data sources passes promtool${promtoolNote}`, (t) => {
-  const exprs = [...dashboardExprs.map(concreteDashboardExpr), ...tracesToMetricsQueries()];
-  const dir = mkdtempSync(path.join(os.tmpdir(), "ctrwatch-promql-"));
-  try {
-    const rules = path.join(dir, "rules.yml");
-    const records = exprs.map((expr, i) => ({ record: `ctrwatch:dashboard:expr_${i + 1}`, expr }));
-    writeFileSync(rules, stringify({ groups: [{ name: "dashboard", rules: records }] }));
-    const { status, output } = promtool(["check", "rules", rules]);
-    t.is(status, 0, `${output}\n${records.map((r) => `${r.record}: ${r.expr}`).join("\n")}`);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+promtoolTest(
+  `every PromQL expression of the dashboard and the data sources passes Prometheus 3's promtool${promtoolNote}`,
+  (t) => {
+    t.falsy(promtoolMissing);
+    const exprs = [...dashboardExprs.map(concreteDashboardExpr), ...tracesToMetricsQueries()];
+    const dir = mkdtempSync(path.join(os.tmpdir(), "ctrwatch-promql-"));
+    try {
+      const rules = path.join(dir, "rules.yml");
+      const records = exprs.map((expr, i) => ({ record: `ctrwatch:dashboard:expr_${i + 1}`, expr }));
+      writeFileSync(rules, stringify({ groups: [{ name: "dashboard", rules: records }] }));
+      const { status, output } = promtool(["check", "rules", rules]);
+      t.is(status, 0, `${output}\n${records.map((r) => `${r.record}: ${r.expr}`).join("\n")}`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
 
-promtoolTest(`otel/prometheus.yml passes promtool check config${promtoolNote}`, (t) => {
+promtoolTest(`otel/prometheus.yml passes Prometheus 3's promtool check config${promtoolNote}`, (t) => {
+  t.falsy(promtoolMissing);
   const { status, output } = promtool(["check", "config", path.join(root, "otel/prometheus.yml")]);
   t.is(status, 0, output);
 });
 
 // ---------------------------------------------------------------------------------------------------------------
-// The collector, Prometheus and Tempo
+// The collector, Jaeger 2, Prometheus and Tempo 3
 
 const collector = yamlFile("otel/otel-collector.yaml");
+const jaeger = yamlFile("otel/jaeger.yaml");
+const tempo = yamlFile("otel/tempo.yaml");
+const composeServices = obj(yamlFile("docker-compose.yml").services);
 
-test("the collector's pipelines use defined receivers, processors and exporters, and nothing is left unused", (t) => {
-  const defined = (section: string) => new Set(Object.keys(obj(collector[section])));
+/**
+ * A collector-format configuration (the collector's own, and Jaeger 2's): every pipeline names only receivers,
+ * processors and exporters (or connectors) defined in it, every defined one is used, and every extension the
+ * service lists is defined. Returns the pipelines.
+ */
+function checkCollectorConfig(t: import("ava").ExecutionContext, file: string, config: Json): Record<string, Json> {
+  const defined = (section: string) => new Set(Object.keys(obj(config[section])));
   const connectors = defined("connectors");
-  const service = obj(collector.service);
-  const pipelines = Object.entries(obj(service.pipelines));
-  t.true(pipelines.length >= 2);
+  const service = obj(config.service);
+  const pipelines = Object.fromEntries(Object.entries(obj(service.pipelines)).map(([k, v]) => [k, obj(v)]));
+  t.true(Object.keys(pipelines).length > 0, `${file}: no pipelines`);
   const used = { receivers: new Set<string>(), processors: new Set<string>(), exporters: new Set<string>() };
-  for (const [name, pipeline] of pipelines) {
-    t.regex(name, /^(traces|metrics|logs)(\/.+)?$/);
+  for (const [name, pipeline] of Object.entries(pipelines)) {
+    t.regex(name, /^(traces|metrics|logs)(\/.+)?$/, `${file}: pipeline ${name}`);
     for (const section of ["receivers", "processors", "exporters"] as const) {
-      const ids = arr(obj(pipeline)[section]).map(str);
-      if (section !== "processors") t.true(ids.length > 0, `${name} has no ${section}`);
+      const ids = arr(pipeline[section]).map(str);
+      if (section !== "processors") t.true(ids.length > 0, `${file}: ${name} has no ${section}`);
       for (const id of ids) {
         const ok = defined(section).has(id) || (section !== "processors" && connectors.has(id));
-        t.true(ok, `pipeline ${name}: ${section} ${id} is not defined`);
+        t.true(ok, `${file}: pipeline ${name}: ${section} ${id} is not defined`);
         used[section].add(id);
       }
     }
   }
   for (const section of ["receivers", "processors", "exporters"] as const) {
-    for (const id of defined(section)) t.true(used[section].has(id), `${section} ${id} is defined but unused`);
+    for (const id of defined(section)) t.true(used[section].has(id), `${file}: ${section} ${id} is defined but unused`);
   }
-  for (const id of arr(service.extensions).map(str)) t.true(defined("extensions").has(id), `extension ${id}`);
-  const traces = obj(obj(service.pipelines).traces);
-  t.deepEqual(arr(traces.exporters).map(str).sort(), ["otlp/jaeger", "otlp/tempo"]);
-  t.deepEqual(arr(obj(obj(service.pipelines).metrics).exporters), ["prometheus"]);
+  const extensions = arr(service.extensions).map(str);
+  for (const id of extensions) t.true(defined("extensions").has(id), `${file}: extension ${id} is not defined`);
+  for (const id of defined("extensions")) t.true(extensions.includes(id), `${file}: extension ${id} is not enabled`);
+  return pipelines;
+}
+
+/** A component ID's type: `otlp_grpc/tempo` → `otlp_grpc`. */
+const componentType = (id: string): string => id.split("/")[0] ?? "";
+
+/** A Go duration (`5s`, `1h30m`, `250ms`) in milliseconds, or NaN. */
+function goDuration(value: unknown): number {
+  const text = str(value);
+  const units: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1e3, m: 60e3, h: 3600e3 };
+  if (!/^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/.test(text)) return Number.NaN;
+  let total = 0;
+  for (const m of text.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g))
+    total += Number(m[1]) * (units[m[2] ?? ""] ?? 0);
+  return total;
+}
+
+test("goDuration reads Go durations and nothing else", (t) => {
+  t.is(goDuration("5s"), 5000);
+  t.is(goDuration("1h30m"), 5_400_000);
+  t.is(goDuration("250ms"), 250);
+  t.true(Number.isNaN(goDuration("5")));
+  t.true(Number.isNaN(goDuration("")));
+  t.true(Number.isNaN(goDuration(5)));
+});
+
+test("the collector's pipelines use defined receivers, processors and exporters, and nothing is left unused", (t) => {
+  const pipelines = checkCollectorConfig(t, "otel/otel-collector.yaml", collector);
+  t.deepEqual(arr(pipelines.traces?.exporters).map(str).sort(), ["otlp_grpc/jaeger", "otlp_grpc/tempo"]);
+  t.deepEqual(arr(pipelines.metrics?.exporters), ["prometheus"]);
+});
+
+test("the collector uses no component type its version deprecates", (t) => {
+  // otlp → otlp_grpc and otlphttp → otlp_http (0.144); the batch processor gives way to the exporters' own
+  // sending_queue.batch; the prometheus exporter's add_metric_suffixes to translation_strategy.
+  const deprecated: Record<string, string[]> = { exporters: ["otlp", "otlphttp"], processors: ["batch"] };
+  for (const [section, types] of Object.entries(deprecated)) {
+    for (const id of Object.keys(obj(collector[section]))) {
+      t.false(types.includes(componentType(id)), `otel/otel-collector.yaml: ${section} ${id} has a deprecated type`);
+    }
+  }
+  for (const [id, exporter] of Object.entries(obj(collector.exporters))) {
+    if (componentType(id) !== "otlp_grpc") continue;
+    t.truthy(obj(obj(exporter).sending_queue).batch, `${id} batches in its sending queue`);
+    t.true(goDuration(obj(obj(obj(exporter).sending_queue).batch).flush_timeout) > 0, `${id}: flush_timeout`);
+  }
 });
 
 test("the collector's Prometheus exporter labels resources and is what Prometheus scrapes", (t) => {
   const exporter = obj(obj(collector.exporters).prometheus);
   t.is(obj(exporter.resource_to_telemetry_conversion).enabled, true);
-  t.not(exporter.add_metric_suffixes, false, "the names above assume the unit and _total suffixes");
+  t.is(exporter.add_metric_suffixes, undefined, "deprecated: translation_strategy says it");
+  t.is(
+    exporter.translation_strategy,
+    "UnderscoreEscapingWithSuffixes",
+    "the names above assume unit and _total suffixes",
+  );
   const port = str(exporter.endpoint).split(":").at(-1);
   const prometheus = yamlFile("otel/prometheus.yml");
   const jobs = arr(prometheus.scrape_configs).map(obj);
@@ -352,18 +439,167 @@ test("the collector's Prometheus exporter labels resources and is what Prometheu
 
 test("the collector's trace exporters reach Jaeger and Tempo on their OTLP ports", (t) => {
   const exporters = obj(collector.exporters);
-  const compose = yamlFile("docker-compose.yml");
-  const services = obj(compose.services);
-  for (const id of ["otlp/jaeger", "otlp/tempo"]) {
+  for (const id of ["otlp_grpc/jaeger", "otlp_grpc/tempo"]) {
     const [host, port] = str(obj(exporters[id]).endpoint).split(":");
-    t.truthy(services[host ?? ""], `${id}: ${host} is not a compose service`);
+    t.truthy(composeServices[host ?? ""], `${id}: ${host} is not a compose service`);
     t.is(port, "4317");
   }
-  const tempo = yamlFile("otel/tempo.yaml");
   const grpc = obj(obj(obj(obj(obj(tempo.distributor).receivers).otlp).protocols).grpc);
-  t.is(str(grpc.endpoint).split(":").at(-1), "4317");
+  t.is(str(grpc.endpoint), "0.0.0.0:4317", "Tempo's OTLP/gRPC receiver listens beyond its loopback");
+  const jaegerGrpc = obj(obj(obj(obj(jaeger.receivers).otlp).protocols).grpc);
+  t.is(str(jaegerGrpc.endpoint), "0.0.0.0:4317", "Jaeger's OTLP/gRPC receiver listens beyond its loopback");
   const receiver = obj(obj(obj(obj(collector.receivers).otlp).protocols).grpc);
   t.is(str(receiver.endpoint), "0.0.0.0:4317", "the collector's OTLP/gRPC receiver listens beyond its loopback");
+});
+
+test("Jaeger 2's configuration is a collector configuration whose parts reach its own store and query service", (t) => {
+  const pipelines = checkCollectorConfig(t, "otel/jaeger.yaml", jaeger);
+  t.deepEqual(Object.keys(pipelines), ["traces"]);
+  const extensions = obj(jaeger.extensions);
+  const backends = new Set(Object.keys(obj(obj(extensions.jaeger_storage).backends)));
+  t.true(backends.size > 0, "jaeger_storage has a backend");
+  const storageExporters = Object.entries(obj(jaeger.exporters)).filter(
+    ([id]) => componentType(id) === "jaeger_storage_exporter",
+  );
+  t.deepEqual(
+    storageExporters.map(([id]) => id),
+    arr(pipelines.traces?.exporters).map(str),
+    "the traces go to Jaeger's store",
+  );
+  for (const [id, exporter] of storageExporters) {
+    t.true(backends.has(str(obj(exporter).trace_storage)), `${id}: trace_storage names a jaeger_storage backend`);
+  }
+  const query = obj(extensions.jaeger_query);
+  t.true(backends.has(str(obj(query.storage).traces)), "jaeger_query reads a jaeger_storage backend");
+  // The UI's port: what compose publishes and what Grafana's Jaeger data source calls.
+  const uiPort = str(obj(query.http).endpoint).split(":").at(-1);
+  t.is(str(obj(query.http).endpoint), `0.0.0.0:${uiPort}`);
+  const service = obj(composeServices.jaeger);
+  t.true(
+    arr(service.ports).some((p) => str(p) === `127.0.0.1:${uiPort}:${uiPort}`),
+    "compose publishes the UI",
+  );
+  const jaegerSource = arr(yamlFile(DATASOURCES).datasources)
+    .map(obj)
+    .find((d) => d.type === "jaeger");
+  t.is(str(jaegerSource?.url), `http://jaeger:${uiPort}`);
+  // compose mounts this file where --config points.
+  const configPath = arr(service.command)
+    .map(str)
+    .map((arg) => /^--config=(?:file:)?(.+)$/.exec(arg)?.[1])
+    .find(Boolean);
+  t.truthy(configPath, "jaeger runs with --config");
+  t.true(arr(service.volumes).includes(`./otel/jaeger.yaml:${configPath}:ro`), `otel/jaeger.yaml is at ${configPath}`);
+  t.is(obj(service.environment).COLLECTOR_OTLP_ENABLED, undefined, "a 1.x setting");
+});
+
+test("Tempo 3's configuration has no ingester or compactor and configures the live-store", (t) => {
+  // Removed in 3.0 (its migration guide): Tempo refuses to start with them.
+  for (const key of ["ingester", "ingester_client", "compactor", "metrics_generator_client"]) {
+    t.false(key in tempo, `otel/tempo.yaml: ${key} is a Tempo 2 block`);
+  }
+  const processors = obj(obj(tempo.metrics_generator).processor);
+  t.false("local_blocks" in processors, "the local-blocks processor is gone in 3.0");
+  t.false("traces_storage" in obj(tempo.metrics_generator), "traces_storage served local-blocks");
+  const defaults = obj(obj(tempo.overrides).defaults);
+  const enabled = arr(obj(defaults.metrics_generator).processors).map(str);
+  t.deepEqual(enabled.sort(), ["service-graphs", "span-metrics"]);
+  // Scoped overrides (3.0 refuses the legacy flat format by default): every key of defaults is a scope.
+  for (const [key, value] of Object.entries(defaults)) t.true(isObject(value), `overrides.defaults.${key} is a scope`);
+  t.true(goDuration(obj(defaults.compaction).block_retention) > 0, "a retention for the backend scheduler");
+  // The live-store's settings (modules/livestore/config.go): durations > 0, max_trace_idle ≤ max_trace_live.
+  const live = obj(tempo.live_store);
+  for (const key of ["max_trace_idle", "max_trace_live", "max_block_duration", "complete_block_timeout"]) {
+    t.true(goDuration(live[key]) > 0, `live_store.${key} is a positive Go duration`);
+  }
+  t.true(goDuration(live.max_trace_idle) <= goDuration(live.max_trace_live), "Tempo refuses idle > live");
+  t.regex(str(obj(live.wal).path), /^\/tmp\/tempo\//, "the live-store's WAL is under the writable /tmp/tempo");
+  t.regex(str(live.shutdown_marker_dir), /^\/tmp\/tempo\//);
+  t.regex(str(obj(obj(tempo.storage).trace).backend), /^local$/);
+  const remoteWrite = arr(obj(obj(tempo.metrics_generator).storage).remote_write).map(obj);
+  t.deepEqual(
+    remoteWrite.map((r) => str(r.url)),
+    ["http://prometheus:9090/api/v1/write"],
+  );
+  const prometheus = obj(composeServices.prometheus);
+  t.true(arr(prometheus.command).includes("--web.enable-remote-write-receiver"), "Prometheus accepts the writes");
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// The versions: images pinned to the releases the configurations are written for (docs/stack.md, "Versions")
+
+/** Each compose image of the stack, the release line its configuration is written for. */
+const stackImages: Record<string, { image: RegExp; why: string }> = {
+  "otel-collector": {
+    image: /^otel\/opentelemetry-collector-contrib:0\.(1[4-9]\d|[2-9]\d\d)\.\d+$/,
+    why: "contrib 0.144 or later: the otlp_grpc exporter type",
+  },
+  jaeger: { image: /^jaegertracing\/jaeger:2\.\d+\.\d+$/, why: "Jaeger 2 (1.x and all-in-one are end of life)" },
+  tempo: { image: /^grafana\/tempo:3\.\d+\.\d+$/, why: "Tempo 3: no ingester, a live-store" },
+  prometheus: { image: /^prom\/prometheus:v3\.\d+\.\d+$/, why: "Prometheus 3, as the promtool checks" },
+  grafana: { image: /^grafana\/grafana:1[3-9]\.\d+\.\d+$/, why: "Grafana 13 (dashboard schema 42)" },
+};
+
+test("the stack's images are the release lines its configurations are written for", (t) => {
+  for (const [name, { image, why }] of Object.entries(stackImages)) {
+    t.regex(str(obj(composeServices[name]).image), image, `${name}: ${why}`);
+  }
+});
+
+/**
+ * Grafana 13's dashboard schema: LATEST_VERSION 42 (apps/dashboard/pkg/migration/schemaversion/migrations.go).
+ * The dashboard claims 42 only because migrations 40–42 have nothing to change in it; checked here.
+ */
+const GRAFANA_DASHBOARD_SCHEMA = 42;
+
+test("the dashboard is at Grafana 13's schema version and needs none of its migrations", (t) => {
+  const board = obj(dashboard);
+  t.is(board.schemaVersion, GRAFANA_DASHBOARD_SCHEMA);
+  t.is(typeof board.refresh, "string", "V40: refresh is a string");
+  t.false("time_options" in obj(board.timepicker), "V41: no timepicker.time_options");
+  // V42: a field hidden from the visualization is hidden from the tooltip too.
+  const hidden = valuesOf(board, "properties")
+    .flatMap((p) => arr(p).map(obj))
+    .filter((p) => p.id === "custom.hideFrom")
+    .map((p) => obj(p.value));
+  for (const value of hidden) t.true(value.viz !== true || value.tooltip === true, JSON.stringify(value));
+  t.is(typeof board.uid, "string");
+  t.true(arr(board.panels).length > 0);
+  for (const panel of arr(board.panels).map(obj)) {
+    t.true(Number.isInteger(panel.id), `panel ${str(panel.title)} has an id`);
+    const grid = obj(panel.gridPos);
+    for (const key of ["h", "w", "x", "y"]) t.true(Number.isInteger(grid[key]), `${str(panel.title)}: gridPos.${key}`);
+    t.true(Number(grid.x) + Number(grid.w) <= 24, `${str(panel.title)} fits the 24 columns`);
+  }
+  const ids = arr(board.panels).map((p) => obj(p).id);
+  t.is(new Set(ids).size, ids.length, "panel ids are unique");
+});
+
+test("Grafana's provisioning files are valid: data sources reach the compose services, the dashboards provider reads JSON", (t) => {
+  const datasources = yamlDocuments(DATASOURCES);
+  t.is(datasources.length, 1);
+  const file = obj(datasources[0]);
+  t.is(file.apiVersion, 1);
+  const ports: Record<string, string> = {
+    prometheus:
+      str(arr(obj(composeServices.prometheus).ports)[0])
+        .split(":")
+        .at(-1) ?? "",
+    tempo: str(obj(tempo.server).http_listen_port),
+  };
+  const defaults = arr(file.datasources).filter((d) => obj(d).isDefault === true);
+  t.is(defaults.length, 1, "one default data source");
+  for (const source of arr(file.datasources).map(obj)) {
+    for (const key of ["name", "uid", "type", "url"]) t.true(str(source[key]) !== "", `${str(source.name)}: ${key}`);
+    t.is(source.access, "proxy", `${str(source.name)}: Grafana's server calls the backend, not the browser`);
+    const url = new URL(str(source.url));
+    t.truthy(composeServices[url.hostname], `${str(source.name)}: ${url.hostname} is a compose service`);
+    const port = ports[str(source.type)];
+    if (port) t.is(url.port, port, `${str(source.name)}: port`);
+  }
+  const providers = obj(yamlDocuments("otel/grafana/provisioning/dashboards/dashboards.yaml")[0]);
+  t.is(providers.apiVersion, 1);
+  for (const provider of arr(providers.providers).map(obj)) t.is(provider.type, "file");
 });
 
 // ---------------------------------------------------------------------------------------------------------------
