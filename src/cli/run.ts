@@ -41,6 +41,12 @@ export async function runCommand(argv: readonly string[], io: CommandIo): Promis
  * stops must not kill it before it has closed its API and removed its socket (without a listener, SIGINT's default
  * action ends the process; under tsx, tsx exits 130). Later signals only call `again`.
  */
+/**
+ * Left on SIGINT and SIGTERM once the command is done (the process is on its way out with its exit code, and signal
+ * listeners hold no event loop open): later copies of the signal that stopped it then change nothing.
+ */
+const lateSignal = () => {};
+
 function untilSignal(again: () => void): { signal: AbortSignal; received: Promise<NodeJS.Signals>; dispose(): void } {
   const controller = new AbortController();
   const keepAlive = setInterval(() => {}, 1 << 30);
@@ -59,8 +65,11 @@ function untilSignal(again: () => void): { signal: AbortSignal; received: Promis
     received,
     dispose: () => {
       clearInterval(keepAlive);
-      process.off("SIGINT", onSignal);
-      process.off("SIGTERM", onSignal);
+      for (const name of ["SIGINT", "SIGTERM"] as const) {
+        // Never a moment with no listener: a late copy of the Ctrl-C that stopped us would end the exit with 130.
+        if (!process.listeners(name).includes(lateSignal)) process.on(name, lateSignal);
+        process.off(name, onSignal);
+      }
     },
   };
 }

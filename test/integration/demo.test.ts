@@ -234,14 +234,20 @@ async function startDemo(t: ExecutionContext, n: number): Promise<{ demo: Demo; 
   t.teardown(() => rm(folder, { recursive: true, force: true }));
   const demo = new Demo(path.join(folder, "state.jsonl"), 19_000 + ((process.pid * 3 + n) % 1_000));
   t.teardown(() => demo.kill());
-  const dir = await eventually(t, "the demo's containerd folder", () => demo.state().containerdDir, 120_000);
-  return { demo, dir };
+  try {
+    // It builds ctrwatch first: minutes on a busy 2-core machine.
+    const dir = await eventually(t, "the demo's containerd folder", () => demo.state().containerdDir, 240_000);
+    return { demo, dir };
+  } catch (error) {
+    t.log(`the demo's screen so far:\n${demo.output.slice(-3000)}`);
+    throw error;
+  }
 }
 
 test.serial(
   "the demo runs, its pods appear in the API, and Ctrl-C during a pod's creation leaves nothing",
   async (t) => {
-    t.timeout(4 * 60_000);
+    t.timeout(8 * 60_000);
     const { demo, dir } = await startDemo(t, 0);
     const state = await eventually(t, "the demo's API", () => (demo.state().apiUrl ? demo.state() : undefined), 60_000);
     const seen = new Map<string, string>(); // pod UID → instance
@@ -278,7 +284,7 @@ test.serial(
 );
 
 test.serial("SIGTERM to the demo's process group during a pod's creation leaves nothing", async (t) => {
-  t.timeout(4 * 60_000);
+  t.timeout(8 * 60_000);
   const { demo, dir } = await startDemo(t, 1);
   const sandbox = await creationInFlight(t, dir, () => demo.state().pods);
   demo.signalGroup("SIGTERM");
@@ -290,7 +296,7 @@ test.serial("SIGTERM to the demo's process group during a pod's creation leaves 
 test.serial(
   "a second Ctrl-C during the cleanup is told the cleanup is under way and does not cut it short",
   async (t) => {
-    t.timeout(4 * 60_000);
+    t.timeout(8 * 60_000);
     const { demo, dir } = await startDemo(t, 2);
     const sandbox = await creationInFlight(t, dir, () => demo.state().pods);
     demo.signalGroup("SIGINT");
