@@ -37,6 +37,7 @@ interface DemoState {
 
 class Demo {
   output = "";
+  ended = false;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   private readonly child: ChildProcess;
 
@@ -72,7 +73,12 @@ class Demo {
     );
     this.child.stdout?.setEncoding("utf8").on("data", (chunk: string) => (this.output += chunk));
     this.child.stderr?.setEncoding("utf8").on("data", (chunk: string) => (this.output += chunk));
-    this.exited = new Promise((resolve) => this.child.once("exit", (code, signal) => resolve({ code, signal })));
+    this.exited = new Promise((resolve) =>
+      this.child.once("exit", (code, signal) => {
+        this.ended = true;
+        resolve({ code, signal });
+      }),
+    );
   }
 
   /** What a terminal does: the signal to every process of the foreground group. */
@@ -236,7 +242,15 @@ async function startDemo(t: ExecutionContext, n: number): Promise<{ demo: Demo; 
   t.teardown(() => demo.kill());
   try {
     // It builds ctrwatch first: minutes on a busy 2-core machine.
-    const dir = await eventually(t, "the demo's containerd folder", () => demo.state().containerdDir, 240_000);
+    const dir = await eventually(
+      t,
+      "the demo's containerd folder",
+      () => {
+        if (demo.ended) throw new Error("the demo ended before it started its containerd");
+        return demo.state().containerdDir;
+      },
+      240_000,
+    );
     return { demo, dir };
   } catch (error) {
     t.log(`the demo's screen so far:\n${demo.output.slice(-3000)}`);
