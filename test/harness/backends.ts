@@ -106,13 +106,22 @@ export class PromqlApi {
     readonly url: string,
   ) {}
 
-  private async call(pathname: string, form: Record<string, string>): Promise<ApiReply & { httpStatus: number }> {
-    const response = await fetch(`${this.url}${pathname}`, {
-      method: "POST",
-      headers: { "content-type": "application/x-www-form-urlencoded" },
-      body: new URLSearchParams(form).toString(),
-      signal: AbortSignal.timeout(60_000),
-    });
+  /** Queries are POSTs (the data source's httpMethod); the label APIs are GETs, as Grafana sends them. */
+  private async call(
+    pathname: string,
+    form: Record<string, string>,
+    method: "GET" | "POST" = "POST",
+  ): Promise<ApiReply & { httpStatus: number }> {
+    const params = new URLSearchParams(form).toString();
+    const response =
+      method === "GET"
+        ? await fetch(`${this.url}${pathname}${params ? `?${params}` : ""}`, { signal: AbortSignal.timeout(60_000) })
+        : await fetch(`${this.url}${pathname}`, {
+            method: "POST",
+            headers: { "content-type": "application/x-www-form-urlencoded" },
+            body: params,
+            signal: AbortSignal.timeout(60_000),
+          });
     const text = await response.text();
     try {
       return { ...(JSON.parse(text) as ApiReply), httpStatus: response.status };
@@ -139,11 +148,11 @@ export class PromqlApi {
 
   /** What Grafana's `label_values(metric, label)` asks: /api/v1/label/<label>/values?match[]=metric. */
   async labelValues(label: string, match: string, startSeconds: number, endSeconds: number): Promise<string[]> {
-    const reply = await this.call(`/api/v1/label/${encodeURIComponent(label)}/values`, {
-      "match[]": match,
-      start: String(startSeconds),
-      end: String(endSeconds),
-    });
+    const reply = await this.call(
+      `/api/v1/label/${encodeURIComponent(label)}/values`,
+      { "match[]": match, start: String(startSeconds), end: String(endSeconds) },
+      "GET",
+    );
     if (reply.status !== "success" || !Array.isArray(reply.data)) {
       throw new Error(`${this.name}: label values of ${label} for ${match}: ${reply.error ?? reply.httpStatus}`);
     }
@@ -152,7 +161,7 @@ export class PromqlApi {
 
   /** Every series name the backend holds (for diagnostics). */
   async metricNames(): Promise<string[]> {
-    const reply = await this.call("/api/v1/label/__name__/values", {});
+    const reply = await this.call("/api/v1/label/__name__/values", {}, "GET");
     return Array.isArray(reply.data) ? (reply.data as string[]) : [];
   }
 }
