@@ -25,6 +25,8 @@ export class Daemon implements ApiBackend {
   readonly api: ApiServer;
   /** The TCP port the API listens on, when it does (useful with --api-listen 127.0.0.1:0). */
   apiPort: number | undefined;
+  /** The TCP port `/metrics` is served on, when it is (--metrics-listen). */
+  metricsPort: number | undefined;
   private client: ContainerdClient | undefined;
   private watcherInstance: Watcher | undefined;
   private telemetryInstance: TelemetryHandle | undefined;
@@ -102,6 +104,13 @@ export class Daemon implements ApiBackend {
       socket: apiSocket ?? null,
       tcp: apiListen ? `${apiListen.host}:${this.apiPort}` : null,
     });
+    const { metricsListen } = this.config;
+    if (metricsListen !== undefined) {
+      // Bound with the API, before containerd: a port in use is refused at start. Scrapes answer 503 until
+      // telemetry has started.
+      this.metricsPort = await this.api.listenMetrics(metricsListen, () => this.telemetryInstance?.scrape);
+      this.logger.info("serving /metrics for scraping", { tcp: `${metricsListen.host}:${this.metricsPort}` });
+    }
   }
 
   /** Connects to containerd, then wires the usage source, telemetry and the watcher to it and to the index. */
@@ -119,6 +128,7 @@ export class Daemon implements ApiBackend {
       index: this.index,
       usage: this.usageSource,
       watcherStats: () => this.watcherInstance?.stats,
+      scrape: config.metricsListen !== undefined,
     });
     const watcher = new Watcher({
       client,

@@ -1,4 +1,4 @@
-/** `--api-listen HOST:PORT`: parsed, and refused off loopback unless remote access was asked for. */
+/** `--api-listen` / `--metrics-listen HOST:PORT`: parsed, and refused off loopback unless remote access was asked for. */
 import { isIP } from "node:net";
 import { CtrwatchError } from "../errors.js";
 
@@ -7,26 +7,40 @@ export interface ListenAddress {
   readonly port: number;
 }
 
-export function parseListenAddress(text: string, allowRemote: boolean): ListenAddress {
+/** The flags a listen address comes from, for the messages that refuse it. */
+export interface ListenFlags {
+  readonly flag: string;
+  readonly allowFlag: string;
+  /** What would be served, e.g. "the API (it has no authentication)". */
+  readonly what: string;
+}
+
+const apiFlags: ListenFlags = {
+  flag: "--api-listen",
+  allowFlag: "--api-allow-remote",
+  what: "the API",
+};
+
+export function parseListenAddress(text: string, allowRemote: boolean, flags: ListenFlags = apiFlags): ListenAddress {
   const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
   const host = match?.[1] ?? match?.[2];
   const port = Number(match?.[3]);
   if (!match || !host || !Number.isInteger(port) || port > 65_535) {
     throw new CtrwatchError(
       "bad_request",
-      `--api-listen ${JSON.stringify(text)} is not HOST:PORT (e.g. 127.0.0.1:9595)`,
+      `${flags.flag} ${JSON.stringify(text)} is not HOST:PORT (e.g. 127.0.0.1:9595)`,
     );
   }
   if (host !== "localhost" && isIP(host) === 0) {
     throw new CtrwatchError(
       "bad_request",
-      `--api-listen host ${JSON.stringify(host)} must be an IP address or localhost`,
+      `${flags.flag} host ${JSON.stringify(host)} must be an IP address or localhost`,
     );
   }
   if (!allowRemote && !isLoopback(host)) {
     throw new CtrwatchError(
       "bad_request",
-      `refusing to serve the API on non-loopback ${host} without --api-allow-remote (the API has no authentication)`,
+      `refusing to serve ${flags.what} on non-loopback ${host} without ${flags.allowFlag} (${flags === apiFlags ? "the API has no authentication" : "it has no authentication"})`,
     );
   }
   return { host, port };

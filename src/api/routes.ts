@@ -18,7 +18,9 @@ export type Answer =
   | { readonly kind: "problem"; readonly problem: Problem; readonly extra?: Record<string, unknown> }
   | { readonly kind: "events" }
   /** The embedded view (text/html). */
-  | { readonly kind: "view" };
+  | { readonly kind: "view" }
+  /** A scrape of `/metrics`: the exposition in the content type negotiated. */
+  | { readonly kind: "metrics"; readonly contentType: string; readonly body: string };
 
 export interface RouteContext {
   readonly params: Readonly<Record<string, string>>;

@@ -5,12 +5,16 @@
  * Limits: headers 16 KiB (431), URL 2 KiB (414), no request body (400; 413 when declared above 64 KiB), 1,024
  * connections per listener, 1,024 concurrent waits (429), 10 s to send the headers and 30 s to send a request,
  * 5 s keep-alive; event stream clients disconnected when 1 MiB behind.
+ *
+ * `/metrics` (`--metrics-listen`) is a listener of its own with the same limits, the same loopback Host check and the
+ * same error shape, whose only route is `GET /metrics`: Prometheus scrapes it, and the API's routes stay off it.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from "node:http";
 import type { Socket } from "node:net";
 import { CtrwatchError } from "../errors.js";
 import type { WaitOutcome } from "../index/waiters.js";
 import type { Logger } from "../log.js";
+import type { ScrapeSource } from "../telemetry/types.js";
 import type { ApiBackend } from "./backend.js";
 import { serveEvents } from "./event-stream.js";
 import { isLoopback, isLoopbackHostHeader, type ListenAddress } from "./listen-address.js";
@@ -47,6 +51,17 @@ export const defaultApiLimits: ApiLimits = {
   heartbeatMs: 15_000,
   maxEventBacklogBytes: 1024 * 1024,
 };
+
+/**
+ * `view`: this listener also serves the embedded view at `/` (the TCP one; the unix socket is for agents).
+ * `loopbackHostsOnly`: refuse requests whose Host header is not a loopback name (DNS rebinding).
+ * `metrics`: this listener serves `GET /metrics` from that source, and nothing else.
+ */
+interface ListenerOptions {
+  readonly view?: boolean;
+  readonly loopbackHostsOnly?: boolean;
+  readonly metrics?: () => ScrapeSource | undefined;
+}
 
 export class ApiServer {
   private readonly limits: ApiLimits;
@@ -97,6 +112,24 @@ export class ApiServer {
     return typeof bound === "object" && bound ? bound.port : address.port;
   }
 
+  /**
+   * Serves `GET /metrics` on TCP from whatever `source` returns at each scrape (undefined until telemetry has
+   * started: 503 `not_ready`); resolves with the bound port.
+   */
+  async listenMetrics(address: ListenAddress, source: () => ScrapeSource | undefined): Promise<number> {
+    const server = this.createServer({ metrics: source, loopbackHostsOnly: isLoopback(address.host) });
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(address.port, address.host, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+    this.servers.push(server);
+    const bound = server.address();
+    return typeof bound === "object" && bound ? bound.port : address.port;
+  }
+
   /** Stops accepting, ends waits (503) and event streams, closes every connection. Idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {
@@ -116,11 +149,7 @@ export class ApiServer {
     return this.closing;
   }
 
-  /**
-   * `view`: this listener also serves the embedded view at `/` (the TCP one; the unix socket is for agents).
-   * `loopbackHostsOnly`: refuse requests whose Host header is not a loopback name (DNS rebinding).
-   */
-  private createServer(options: { view?: boolean; loopbackHostsOnly?: boolean } = {}): Server {
+  private createServer(options: ListenerOptions = {}): Server {
     const server = createServer(
       {
         maxHeaderSize: this.limits.maxHeaderBytes,
@@ -136,11 +165,7 @@ export class ApiServer {
   }
 
   /** Answers one request; synchronously when its route does (most do), so no promise is made per request. */
-  private handle(
-    req: IncomingMessage,
-    res: ServerResponse,
-    options: { view?: boolean; loopbackHostsOnly?: boolean },
-  ): void {
+  private handle(req: IncomingMessage, res: ServerResponse, options: ListenerOptions): void {
     const rawUrl = req.url ?? "/";
     let answer: Answer | Promise<Answer>;
     try {
@@ -150,7 +175,9 @@ export class ApiServer {
           `this loopback listener answers only requests for localhost, 127.0.0.1 or [::1], not Host ${JSON.stringify(req.headers.host?.slice(0, 100))}`,
         );
       }
-      answer = options.view && rawUrl === "/" && req.method === "GET" ? { kind: "view" } : this.route(req, res, rawUrl);
+      if (options.metrics) answer = this.scrape(req, res, rawUrl, options.metrics);
+      else if (options.view && rawUrl === "/" && req.method === "GET") answer = { kind: "view" };
+      else answer = this.route(req, res, rawUrl);
     } catch (error) {
       answer = { kind: "problem", problem: toProblem(error) };
     }
@@ -191,6 +218,14 @@ export class ApiServer {
         case "encoded":
           this.sendJson(res, 200, answer.body);
           return;
+        case "metrics":
+          res.writeHead(200, {
+            "content-type": answer.contentType,
+            "content-length": Buffer.byteLength(answer.body),
+            "cache-control": "no-store",
+          });
+          res.end(answer.body);
+          return;
         case "problem":
           if (answer.problem.status < 500 || answer.problem.code === "not_ready" || answer.problem.code === "timeout") {
             this.logger.debug("API request refused", {
@@ -218,17 +253,42 @@ export class ApiServer {
     res.end(body);
   }
 
-  private route(req: IncomingMessage, res: ServerResponse, rawUrl: string): Answer | Promise<Answer> {
+  /** The `/metrics` listener's one route. */
+  private scrape(
+    req: IncomingMessage,
+    res: ServerResponse,
+    rawUrl: string,
+    source: () => ScrapeSource | undefined,
+  ): Answer | Promise<Answer> {
     if (Buffer.byteLength(rawUrl) > this.limits.maxUrlBytes) {
       return { kind: "problem", problem: problem("too_large", "the URL is too long", { status: 414 }) };
     }
     const target = parseTarget(rawUrl);
-    const matched = matchRoute(target.segments);
-    if (!matched) throw new CtrwatchError("not_found", "no such route");
+    if (target.segments.length !== 1 || target.segments[0] !== "metrics") {
+      throw new CtrwatchError("not_found", "no such route: this listener serves /metrics only");
+    }
+    const refused = this.refuseRequest(req, res, "/metrics");
+    if (refused) return refused;
+    queryParams(target.query, []);
+    const scrapes = source();
+    if (!scrapes) {
+      throw new CtrwatchError("not_ready", "metrics are not collected yet: ctrwatch is still connecting to containerd");
+    }
+    return scrapes.scrape(req.headers.accept).then(
+      (scrape): Answer => ({ kind: "metrics", contentType: scrape.contentType, body: scrape.body }),
+      (error: unknown): Answer => {
+        this.logger.warn("a scrape of /metrics failed", { error: CtrwatchError.from(error) });
+        return { kind: "problem", problem: problem("internal", "ctrwatch failed to collect its metrics; see its log") };
+      },
+    );
+  }
+
+  /** A method other than GET (405) or a request body (400, 413), for a route that exists; else undefined. */
+  private refuseRequest(req: IncomingMessage, res: ServerResponse, template: string): Answer | undefined {
     if (req.method !== "GET") {
       return {
         kind: "problem",
-        problem: problem("method_not_allowed", `${matched.route.template} only answers GET`, {
+        problem: problem("method_not_allowed", `${template} only answers GET`, {
           headers: { allow: "GET" },
         }),
       };
@@ -239,6 +299,18 @@ export class ApiServer {
       if (declared > this.limits.maxBodyBytes) throw new CtrwatchError("too_large", "the request body is too large");
       throw new CtrwatchError("bad_request", "GET requests take no body");
     }
+    return undefined;
+  }
+
+  private route(req: IncomingMessage, res: ServerResponse, rawUrl: string): Answer | Promise<Answer> {
+    if (Buffer.byteLength(rawUrl) > this.limits.maxUrlBytes) {
+      return { kind: "problem", problem: problem("too_large", "the URL is too long", { status: 414 }) };
+    }
+    const target = parseTarget(rawUrl);
+    const matched = matchRoute(target.segments);
+    if (!matched) throw new CtrwatchError("not_found", "no such route");
+    const refused = this.refuseRequest(req, res, matched.route.template);
+    if (refused) return refused;
     const query = queryParams(target.query, matched.route.query);
     const context = {
       params: matched.params,

@@ -7,7 +7,11 @@ import { CtrwatchError } from "../errors.js";
 import type { WorkspaceLabels } from "../index/classify.js";
 import { PathMapping } from "../index/path-mapping.js";
 import { type LogFormat, type LogLevel, logFormats, logLevels } from "../log.js";
-import { type TelemetryConfig, telemetryConfigFromEnv } from "../telemetry/telemetry-config.js";
+import {
+  PROMETHEUS_DEFAULT_LISTEN,
+  type TelemetryConfig,
+  telemetryConfigFromEnv,
+} from "../telemetry/telemetry-config.js";
 import { type FlagSpec, type FlagValues, flagsHelp, listValue, oneOf, parseFlags, stringValue } from "./flags.js";
 
 export const runFlags: readonly FlagSpec[] = [
@@ -102,6 +106,14 @@ export const runFlags: readonly FlagSpec[] = [
   },
   { name: "api-allow-remote", type: "boolean", description: "allow --api-listen on a non-loopback address" },
   {
+    name: "metrics-listen",
+    type: "string",
+    valueName: "HOST:PORT",
+    description:
+      "serve /metrics for Prometheus to scrape (OTEL_METRICS_EXPORTER=prometheus: 127.0.0.1:9464); a non-loopback host needs --metrics-allow-remote",
+  },
+  { name: "metrics-allow-remote", type: "boolean", description: "allow --metrics-listen on a non-loopback address" },
+  {
     name: "api-max-wait",
     type: "string",
     valueName: "DURATION",
@@ -136,6 +148,8 @@ export interface RunConfig {
   readonly apiSocketGid: number | undefined;
   readonly apiListen: ListenAddress | undefined;
   readonly apiMaxWaitMs: number;
+  /** Where `/metrics` is served for scraping; undefined: nowhere. */
+  readonly metricsListen: ListenAddress | undefined;
   /** From the OTEL_* environment. */
   readonly telemetry: TelemetryConfig;
 }
@@ -173,6 +187,8 @@ function toRunConfig(values: FlagValues, env: NodeJS.ProcessEnv): RunConfig {
   const listen = values["api-listen"];
   const mountinfo = stringValue(values, "mountinfo");
   if (mountinfo === "") throw new CtrwatchError("bad_request", "--mountinfo must not be empty");
+  const telemetry = telemetryConfigFromEnv(env);
+  const metricsListen = metricsListenOf(values, telemetry);
   return {
     containerdSocket,
     namespace,
@@ -190,10 +206,33 @@ function toRunConfig(values: FlagValues, env: NodeJS.ProcessEnv): RunConfig {
     apiSocketGid: typeof group === "string" ? resolveGroup(group) : undefined,
     apiListen: typeof listen === "string" ? parseListenAddress(listen, values["api-allow-remote"] === true) : undefined,
     apiMaxWaitMs: parseFlagDuration(stringValue(values, "api-max-wait"), "--api-max-wait"),
-    telemetry: telemetryConfigFromEnv(env),
+    metricsListen,
+    telemetry,
     logLevel: oneOf(values, "log-level", logLevels),
     logFormat: oneOf(values, "log-format", logFormats),
   };
+}
+
+/**
+ * `--metrics-listen`, or OpenTelemetry's default when `OTEL_METRICS_EXPORTER` names prometheus. Refused with
+ * OTEL_SDK_DISABLED=true: a port that is bound and never answers would be worse than a clear line.
+ */
+function metricsListenOf(values: FlagValues, telemetry: TelemetryConfig): ListenAddress | undefined {
+  const given = values["metrics-listen"];
+  const text =
+    typeof given === "string" && given !== "" ? given : telemetry.prometheus ? PROMETHEUS_DEFAULT_LISTEN : undefined;
+  if (text === undefined) return undefined;
+  if (telemetry.disabled) {
+    throw new CtrwatchError(
+      "bad_request",
+      `${typeof given === "string" && given !== "" ? "--metrics-listen" : "OTEL_METRICS_EXPORTER=prometheus"} serves metrics, but OTEL_SDK_DISABLED=true turns all telemetry off`,
+    );
+  }
+  return parseListenAddress(text, values["metrics-allow-remote"] === true, {
+    flag: "--metrics-listen",
+    allowFlag: "--metrics-allow-remote",
+    what: "/metrics",
+  });
 }
 
 export function runHelp(): string {

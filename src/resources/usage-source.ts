@@ -1,12 +1,15 @@
 /**
- * Resource usage of the indexed workspaces' containers, straight from containerd: one batched Tasks/Metrics call per
- * collection for every workspace container with a task. Bad payloads are logged once per payload type, never fatal.
+ * Resource usage of the indexed workspaces' containers, straight from containerd: one batched Tasks/Metrics call for
+ * every workspace container with a task, shared by all the collections (OTLP export, scrapes) within
+ * `shareWindowMs` — so a scrape every second, or two readers, never multiply containerd's work. Each collection still
+ * reports only what is in the index at that moment. Bad payloads are logged once per payload type, never fatal.
  */
 import { type ContainerdClient, containerdRoot } from "../containerd/client.js";
 import { CtrwatchError } from "../errors.js";
 import type { Workspace } from "../index/types.js";
 import type { WorkspaceIndex } from "../index/workspace-index.js";
 import type { Logger } from "../log.js";
+import { SharedAnswer } from "../metrics/shared-answer.js";
 import { LogOnce } from "../util/log-once.js";
 import { type ContainerUsage, UsageDecoder } from "./container-usage.js";
 
@@ -18,22 +21,43 @@ export interface WorkspaceUsage {
 /** What the usage source reads of the index: which workspaces there are. */
 export type WorkspaceLookup = Pick<WorkspaceIndex, "get" | "list">;
 
+/** How long one Tasks/Metrics answer serves every collection. */
+export const USAGE_SHARE_WINDOW_MS = 1_000;
+
 export class UsageSource {
   private readonly decoder = new UsageDecoder(containerdRoot());
   private readonly once: LogOnce;
+  private readonly shared: SharedAnswer<WorkspaceUsage[]>;
 
   constructor(
     private readonly client: () => ContainerdClient | undefined,
     private readonly index: WorkspaceLookup,
     logger: Logger,
+    options: { shareWindowMs?: number; timeoutMs?: number } = {},
   ) {
     this.once = new LogOnce(logger);
+    const timeoutMs = options.timeoutMs ?? 10_000;
+    this.shared = new SharedAnswer(() => {
+      const workspaces = this.index.list().filter((w) => w.containerId !== null && w.state !== "pending");
+      return this.usageOf(workspaces, timeoutMs);
+    }, options.shareWindowMs ?? USAGE_SHARE_WINDOW_MS);
   }
 
-  /** Every indexed workspace whose container has a task, with its usage now. */
-  async collect(timeoutMs = 10_000): Promise<WorkspaceUsage[]> {
-    const workspaces = this.index.list().filter((w) => w.containerId !== null && w.state !== "pending");
-    return this.usageOf(workspaces, timeoutMs);
+  /** Tasks/Metrics calls made for collections so far. */
+  get collections(): number {
+    return this.shared.fetches;
+  }
+
+  /**
+   * Every indexed workspace whose container has a task, with its usage as of at most `shareWindowMs` ago; a
+   * workspace that left the index (or whose container changed) since is not in the answer.
+   */
+  async collect(): Promise<WorkspaceUsage[]> {
+    const usages = await this.shared.get();
+    return usages.flatMap((u) => {
+      const now = this.index.get(u.workspace.instanceId);
+      return now && now.containerId === u.usage.containerId ? [{ workspace: now, usage: u.usage }] : [];
+    });
   }
 
   /** One workspace's usage; `not_found` when it is not indexed or its container has no task. */

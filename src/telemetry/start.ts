@@ -1,9 +1,9 @@
 /**
- * Telemetry's start-up: decides once, from the configuration, whether anything is exported, and only then loads the
- * OpenTelemetry SDK (telemetry.ts, a few hundred milliseconds of module loading) and what feeds only it — the lifecycle
- * spans, the metric instruments, the per-workspace usage producer and the node metrics (systeminformation). With
- * nothing exported the daemon gets a handle that does nothing, and the index, the API and the timings in it work the
- * same.
+ * Telemetry's start-up: decides once, from the configuration, whether anything is exported — pushed over OTLP or
+ * served for scraping (`--metrics-listen`) — and only then loads the OpenTelemetry SDK (telemetry.ts, a few hundred
+ * milliseconds of module loading) and what feeds only it — the lifecycle spans, the metric instruments, the
+ * per-workspace usage producer and the node metrics (systeminformation). With nothing exported the daemon gets a
+ * handle that does nothing, and the index, the API and the timings in it work the same.
  */
 import type { WorkspaceIndex } from "../index/workspace-index.js";
 import type { Logger } from "../log.js";
@@ -28,6 +28,8 @@ export interface TelemetryInputs {
   readonly usage: UsageSource;
   /** The watcher's counters, once there is a watcher. */
   readonly watcherStats: () => WatcherStats | undefined;
+  /** Metrics are served for scraping (`--metrics-listen`): the handle's `scrape` answers `/metrics`. */
+  readonly scrape: boolean;
 }
 
 /** Starts what is to be exported: the SDK and everything that feeds it, or nothing (and says so once). */
@@ -38,13 +40,18 @@ export async function startTelemetry(inputs: TelemetryInputs): Promise<Telemetry
     return noTelemetry;
   }
   if (!config.traces.enabled && !config.metrics.enabled) {
-    logger.info("no OTLP endpoint is set (OTEL_EXPORTER_OTLP_ENDPOINT): traces and metrics are not exported");
-    return noTelemetry;
+    if (!inputs.scrape) {
+      logger.info("no OTLP endpoint is set (OTEL_EXPORTER_OTLP_ENDPOINT): traces and metrics are not exported");
+      return noTelemetry;
+    }
+    logger.info(
+      "no OTLP endpoint is set (OTEL_EXPORTER_OTLP_ENDPOINT): traces are not exported; metrics are served on /metrics only",
+    );
   }
   const [
     { startExporter },
     { ContainerMetricsProducer },
-    { observeNode },
+    { NodeMetricsProducer, NodeSampler },
     { lifecycleInstruments, observeState },
     spans,
   ] = await Promise.all([
@@ -55,12 +62,19 @@ export async function startTelemetry(inputs: TelemetryInputs): Promise<Telemetry
     import("./lifecycle-spans.js"),
   ]);
   const { index } = inputs;
+  // Each reader gets producers of its own (the CPU share is per reader); what they read is shared.
+  const sampler = new NodeSampler({ containerdRoot: inputs.containerdRoot });
   const exporter = startExporter({
     config,
+    scrape: inputs.scrape,
     env: inputs.env,
     logger,
     containerdVersion: inputs.containerdVersion,
-    metricProducers: [new ContainerMetricsProducer(inputs.usage, (id) => (index.oomKilled(id) ? 1 : 0))],
+    onIndexChange: (listener) => index.onChange(listener),
+    metricProducers: () => [
+      new ContainerMetricsProducer(inputs.usage, (id) => (index.oomKilled(id) ? 1 : 0)),
+      new NodeMetricsProducer(sampler),
+    ],
   });
   const lifecycle = new spans.LifecycleSpans({
     sink: exporter.sink,
@@ -70,7 +84,6 @@ export async function startTelemetry(inputs: TelemetryInputs): Promise<Telemetry
   });
   index.onChange(lifecycle.onChange);
   observeState(exporter.meter, { index, stats: inputs.watcherStats, spans: exporter.spans });
-  observeNode(exporter.meter, { containerdRoot: inputs.containerdRoot });
   return exporter;
 }
 

@@ -13,6 +13,7 @@ import { OTLPTraceExporter as ProtoTraceExporter } from "@opentelemetry/exporter
 import type { Resource } from "@opentelemetry/resources";
 import {
   AggregationTemporality,
+  type MetricReader,
   PeriodicExportingMetricReader,
   type PushMetricExporter,
 } from "@opentelemetry/sdk-metrics";
@@ -20,10 +21,17 @@ import { NodeSDK } from "@opentelemetry/sdk-node";
 import { BatchSpanProcessor, type ReadableSpan, type SpanExporter } from "@opentelemetry/sdk-trace-base";
 import type { Logger } from "../log.js";
 import { ctrwatchVersion } from "../version.js";
+import { PrometheusReader } from "./prometheus-reader.js";
 import { ctrwatchResource } from "./resource.js";
 import { BoundedSpanProcessor, CountingSpanExporter } from "./span-accounting.js";
 import type { OtlpProtocol, TelemetryConfig } from "./telemetry-config.js";
-import { type Exporter, type ExporterOptions, INSTRUMENTATION_SCOPE, SpanAccounting } from "./types.js";
+import {
+  type Exporter,
+  type ExporterOptions,
+  INSTRUMENTATION_SCOPE,
+  type ScrapeSource,
+  SpanAccounting,
+} from "./types.js";
 
 /** Spans handed to the exporter and not yet through it; beyond this they are dropped and counted. */
 export const MAX_PENDING_SPANS = 2_048;
@@ -37,6 +45,8 @@ class Telemetry implements Exporter {
   readonly spans = new SpanAccounting();
   /** Where finished spans go (the SDK's span processor); undefined when traces are not exported. */
   sink: ((span: ReadableSpan) => void) | undefined;
+  /** Answers `/metrics` when metrics are served for scraping. */
+  scrape: ScrapeSource | undefined;
   private sdk: NodeSDK | undefined;
   private stopping: Promise<void> | undefined;
   private dropReport: NodeJS.Timeout | undefined;
@@ -67,16 +77,28 @@ class Telemetry implements Exporter {
         )
       : undefined;
     if (processor) telemetry.sink = (span) => processor.onEnd(span);
-    const metricReaders = config.metrics.enabled
-      ? [
-          new PeriodicExportingMetricReader({
-            exporter: metricExporter(config.metrics.protocol),
-            exportIntervalMillis: config.metricExportIntervalMs,
-            exportTimeoutMillis: Math.min(config.metricExportTimeoutMs, config.metricExportIntervalMs),
-            metricProducers: [...options.metricProducers],
-          }),
-        ]
-      : [];
+    const metricReaders: MetricReader[] = [];
+    if (config.metrics.enabled) {
+      metricReaders.push(
+        new PeriodicExportingMetricReader({
+          exporter: metricExporter(config.metrics.protocol),
+          exportIntervalMillis: config.metricExportIntervalMs,
+          exportTimeoutMillis: Math.min(config.metricExportTimeoutMs, config.metricExportIntervalMs),
+          metricProducers: [...options.metricProducers()],
+        }),
+      );
+    }
+    if (options.scrape) {
+      const scrapeErrors = throttledDiag(logger);
+      const reader = new PrometheusReader({
+        metricProducers: options.metricProducers(),
+        onErrors: (errors) =>
+          scrapeErrors.warn("a scrape collected without some metrics", ...errors.map((e) => String(e))),
+      });
+      options.onIndexChange(() => reader.invalidate());
+      metricReaders.push(reader);
+      telemetry.scrape = reader;
+    }
     // The SDK owns the providers' lifecycle (flush and shutdown of the processor and the reader).
     telemetry.sdk = new NodeSDK({
       resource,
@@ -88,11 +110,14 @@ class Telemetry implements Exporter {
     });
     telemetry.sdk.start();
     telemetry.dropReport = setInterval(() => telemetry.reportDrops(), 60_000).unref();
-    logger.info("exporting telemetry over OTLP", {
-      traces: config.traces.enabled ? `${config.traces.protocol} ${config.traces.endpoint}` : "off",
-      metrics: config.metrics.enabled ? `${config.metrics.protocol} ${config.metrics.endpoint}` : "off",
-      metricExportIntervalMs: config.metricExportIntervalMs,
-    });
+    if (config.traces.enabled || config.metrics.enabled) {
+      logger.info("exporting telemetry over OTLP", {
+        traces: config.traces.enabled ? `${config.traces.protocol} ${config.traces.endpoint}` : "off",
+        metrics: config.metrics.enabled ? `${config.metrics.protocol} ${config.metrics.endpoint}` : "off",
+        metricExportIntervalMs: config.metricExportIntervalMs,
+        scrape: options.scrape,
+      });
+    }
     return telemetry;
   }
 

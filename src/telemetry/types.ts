@@ -27,8 +27,21 @@ export class SpanAccounting {
   }
 }
 
+/** One answer to `GET /metrics`. */
+export interface Scrape {
+  readonly contentType: string;
+  readonly body: string;
+}
+
+/** What the `/metrics` listener asks for each scrape; `accept` is the request's Accept header. */
+export interface ScrapeSource {
+  scrape(accept: string | undefined): Promise<Scrape>;
+}
+
 /** Telemetry as the daemon holds it once started. */
 export interface TelemetryHandle {
+  /** Where `/metrics` is answered from; undefined when nothing is served for scraping. */
+  readonly scrape?: ScrapeSource | undefined;
   /** Flushes and stops within `timeoutMs`; never throws. Idempotent. */
   shutdown(timeoutMs?: number): Promise<void>;
 }
@@ -45,8 +58,15 @@ export interface Exporter extends TelemetryHandle {
 
 export interface ExporterOptions {
   readonly config: TelemetryConfig;
-  /** More metrics the reader collects at each export (per-workspace resource usage). */
-  readonly metricProducers: readonly MetricProducer[];
+  /** Metrics are served for scraping (`--metrics-listen`): a Prometheus reader beside the OTLP one. */
+  readonly scrape: boolean;
+  /**
+   * More metrics a reader collects at each collection (per-workspace resource usage, the node): called once per
+   * reader, so each reader has producers of its own.
+   */
+  readonly metricProducers: () => readonly MetricProducer[];
+  /** Subscribes to changes of the index: a scrape after one collects afresh. */
+  readonly onIndexChange: (listener: () => void) => unknown;
   readonly env: NodeJS.ProcessEnv;
   readonly logger: Logger;
   readonly containerdVersion: string | undefined;
