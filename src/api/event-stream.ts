@@ -1,5 +1,5 @@
 /**
- * `/v1/events` (contract): server-sent events. On connect every workspace in the index as `added`, then `synced`
+ * `/v1/events` (README: The local API): server-sent events. On connect every workspace in the index as `added`, then `synced`
  * (once the first sync is done), then `added` / `updated` / `deleted` as the index changes, each with an
  * increasing `id:`. A comment line every 15 s keeps proxies from closing the stream. A client that reads too slowly
  * is disconnected once its unsent backlog passes a bound, rather than buffered without one.
@@ -37,7 +37,8 @@ export function serveEvents(
       res.destroy();
     }
   };
-  // Snapshot and subscription in one synchronous step: no change can fall between them.
+  // Snapshot and subscription in one synchronous step: no change can fall between them. A change's type is the
+  // workspace's transition in the API (added, updated, deleted), which the index decided; its steps are not needed.
   for (const workspace of backend.index.list()) send("added", JSON.stringify(workspace));
   const unsubscribe = backend.index.onChange((change) => send(change.type, JSON.stringify(change.workspace)));
   const offSynced = backend.onFirstSync(() => send("synced", "{}"));

@@ -1,11 +1,13 @@
 /**
  * One container the index follows (a workspace's sandbox or its workspace container): what containerd recorded and
  * how far its init task got. Phases only move forward, so a late or repeated record can never undo a later one.
+ * Only the index changes it; listeners see it as a `ReadableContainer` (changes.ts).
  */
 import type { ContainerRecord, TaskStatus } from "../containerd/records.js";
 import type { UnixNanos } from "../containerd/timestamp.js";
 import { CtrwatchError } from "../errors.js";
 import { type CgroupPathResult, cgroupPathOf } from "./cgroup-path.js";
+import type { ReadableContainer, Step } from "./changes.js";
 
 export enum Phase {
   Created = 0,
@@ -15,13 +17,7 @@ export enum Phase {
   TaskDeleted = 4,
 }
 
-/** When a step happened, and whether ctrwatch saw it happen (an event) or learned it later (a list). */
-export interface Step {
-  readonly at: UnixNanos | undefined;
-  readonly seen: boolean;
-}
-
-export class TrackedContainer {
+export class TrackedContainer implements ReadableContainer {
   readonly id: string;
   readonly createdAt: UnixNanos | undefined;
   image: string;

@@ -1,5 +1,5 @@
 /**
- * The workspace model (contract: The workspace model) as data: what goes into the index, what comes out.
+ * The workspace model (README: What it watches) as data: what goes into the index, what comes out.
  */
 import type { ContainerRecord, SandboxRecord, TaskRecord } from "../containerd/records.js";
 import type { UnixNanos } from "../containerd/timestamp.js";
@@ -85,7 +85,7 @@ export const lifecycleSteps = [
 ] as const;
 export type LifecycleStep = (typeof lifecycleSteps)[number];
 
-/** `Workspace` of the contract's API. */
+/** `Workspace` of the API (README: The local API; docs/openapi.json). */
 export interface Workspace {
   readonly instanceId: string;
   readonly workspaceId: string | null;
@@ -109,7 +109,7 @@ export interface Workspace {
 
 export type ChangeType = "added" | "updated" | "deleted";
 
-/** Why the index set a record of a workspace aside (contract: The workspace model). */
+/** Why the index set a record of a workspace aside (README: What it watches). */
 export type IgnoreReason =
   /** A sandbox of an instance whose current sandbox is newer. */
   | "older_sandbox"

@@ -1,11 +1,15 @@
-/** One workspace in the index: its pod's facts, its sandbox and its current workspace container. */
+/**
+ * One workspace in the index: its pod's facts, its sandbox and its current workspace container. Only the index changes
+ * it; listeners see it as a `ReadableWorkspace` (changes.ts).
+ */
 import type { UnixNanos } from "../containerd/timestamp.js";
 import { traceIdOf } from "../util/trace-ids.js";
+import type { ReadableWorkspace, Step } from "./changes.js";
 import type { SandboxFacts } from "./classify.js";
-import { Phase, type Step, type TrackedContainer } from "./tracked-container.js";
+import { Phase, type TrackedContainer } from "./tracked-container.js";
 import type { LifecycleStep, WorkspaceState } from "./types.js";
 
-export class WorkspaceEntry {
+export class WorkspaceEntry implements ReadableWorkspace {
   readonly instanceId: string;
   facts: SandboxFacts;
   readonly sandbox: TrackedContainer;
@@ -52,14 +56,14 @@ export class WorkspaceEntry {
     return "stopping";
   }
 
-  /** The first 16 bytes of SHA-256(instanceId), as 32 lowercase hex digits (contract: Telemetry). */
+  /** The first 16 bytes of SHA-256(instanceId), as 32 lowercase hex digits (README: Telemetry). */
   get traceId(): string {
     this.cachedTraceId ??= traceIdOf(this.instanceId);
     return this.cachedTraceId;
   }
 
   /**
-   * The pod sandbox's start: the earliest record containerd keeps of it (contract: The workspace model) — the
+   * The pod sandbox's start: the earliest record containerd keeps of it (README: Telemetry) — the
    * sandbox record on 2.x, else the sandbox container's creation. Both are containerd's records, never estimates.
    */
   get podSandboxStart(): Step {

@@ -2,7 +2,7 @@
  * The workspace index: a pure, synchronous state machine. Normalised lifecycle records and list snapshots go in;
  * answers, waits and change notifications come out. No I/O: time comes from an injected clock.
  *
- * The rules (contract: The workspace model), as implemented here:
+ * The rules (README: What it watches), as implemented here:
  * - Per instance, the current sandbox is the newest one (by containerd's created_at); an older one is ignored, a
  *   newer one replaces the workspace. When the current sandbox is deleted the workspace is stopped and removed.
  * - Per sandbox, the current workspace container is the newest one (a restart replaces it, and the replaced one's
@@ -13,15 +13,20 @@
  *   older than the current one, or belongs to an instance whose newest sandbox is remembered as gone.
  * - State is derived, never stored: pending (no container), creating, running, stopping (by the current
  *   container's task), stopped (deleted).
+ * Listeners are told each change with the steps that made it and a read-only view (changes.ts); what a step means —
+ * whose it is, whether it was seen, the startup's container, the replaced one — is decided here, once.
+ *
+ * Longer than most files here: the rules above, and the queries that answer from the same two maps, belong together.
  */
 import type { ContainerRecord, SandboxRecord } from "../containerd/records.js";
 import type { UnixNanos } from "../containerd/timestamp.js";
 import { CtrwatchError } from "../errors.js";
 import { BoundedMemory } from "../util/bounded-memory.js";
 import { type Clock, systemClock } from "../util/clock.js";
+import type { ChangeListener, ChangeStep, IndexChange, ReadableWorkspace, Step, StepName } from "./changes.js";
 import { type ClassifierOptions, classify, defaultClassifierOptions, type SandboxFacts } from "./classify.js";
 import { PathMapping } from "./path-mapping.js";
-import { Phase, phaseOfTaskStatus, type Step, TrackedContainer } from "./tracked-container.js";
+import { Phase, phaseOfTaskStatus, TrackedContainer } from "./tracked-container.js";
 import type {
   ChangeType,
   IgnoredRecord,
@@ -47,22 +52,21 @@ export interface WorkspaceIndexOptions extends Partial<ClassifierOptions> {
   readonly onIgnored?: (ignored: IgnoredRecord) => void;
 }
 
-export interface IndexChange {
-  readonly type: ChangeType;
-  /** The workspace after the change (a deleted one in its last state, `stopped`); built when first read. */
-  readonly workspace: Workspace;
-  /** The record that caused it; undefined when a list (reconcile) did. */
-  readonly record: LifecycleRecord | undefined;
-  /**
-   * The entry behind it, with each step's time and whether it was seen live. Listeners read it (and `workspace`)
-   * during the call and must not change it.
-   */
-  readonly entry: WorkspaceEntry;
+/** What one apply or reconcile changed of an entry so far: its transition, and the steps, in order. */
+interface PendingChange {
+  type: ChangeType;
+  readonly steps: ChangeStep[];
 }
 
-export type ChangeListener = (change: IndexChange) => void;
+type Pending = Map<WorkspaceEntry, PendingChange>;
 
-type Pending = Map<WorkspaceEntry, ChangeType>;
+/** What tells the index of a step: a live event (with its envelope timestamp), or a list. */
+interface Report {
+  readonly source: ChangeStep["source"];
+  readonly eventAt: UnixNanos | undefined;
+}
+
+const LISTED: Report = { source: "list", eventAt: undefined };
 
 export class WorkspaceIndex {
   private readonly classifier: ClassifierOptions;
@@ -96,15 +100,16 @@ export class WorkspaceIndex {
   /** Applies one lifecycle record. Idempotent; a record about an unknown or replaced container changes nothing. */
   apply(record: LifecycleRecord): void {
     const pending: Pending = new Map();
+    const report: Report = { source: "event", eventAt: record.at };
     switch (record.kind) {
       case "container":
-        this.upsertContainer(record.container, true, pending, record.sandbox);
+        this.upsertContainer(record.container, report, pending, record.sandbox);
         break;
       case "container-deleted":
-        this.containerDeleted(record.containerId, { at: record.at, seen: true }, pending);
+        this.containerDeleted(record.containerId, { at: record.at, seen: true }, report, pending);
         break;
       case "task-created":
-        this.onTask(record.containerId, pending, (c) => {
+        this.onTask(record.containerId, pending, report, "task-created", (c) => {
           const changed = any(c.advance(Phase.TaskCreated), fill(c, "taskCreated", record.at, true));
           if (c.phase > Phase.TaskStarted) return changed;
           // A task's PID never changes: the first one learned stays (a replayed or forged event cannot move it).
@@ -116,7 +121,7 @@ export class WorkspaceIndex {
         });
         break;
       case "task-started":
-        this.onTask(record.containerId, pending, (c, entry) => {
+        this.onTask(record.containerId, pending, report, "task-started", (c, entry) => {
           const changed = any(c.advance(Phase.TaskStarted), fill(c, "taskStarted", record.at, true));
           if (c.phase === Phase.TaskStarted && c.pid === undefined && record.pid > 0) c.pid = record.pid;
           if (entry.container === c) entry.firstStarted ??= c;
@@ -125,7 +130,7 @@ export class WorkspaceIndex {
         break;
       case "task-exited":
         if (!isInitProcess(record.execId, record.containerId)) return;
-        this.onTask(record.containerId, pending, (c) => {
+        this.onTask(record.containerId, pending, report, "task-exited", (c) => {
           const changed = any(c.advance(Phase.TaskExited), fill(c, "taskExited", record.exitedAt ?? record.at, true));
           c.exitCode ??= record.exitCode;
           return changed;
@@ -133,21 +138,21 @@ export class WorkspaceIndex {
         break;
       case "task-deleted":
         if (!isInitProcess(record.execId, record.containerId)) return;
-        this.onTask(record.containerId, pending, (c) => {
+        this.onTask(record.containerId, pending, report, "task-deleted", (c) => {
           const changed = any(c.advance(Phase.TaskDeleted), fill(c, "taskDeleted", record.at, true));
           c.exitCode ??= record.exitCode;
           return changed;
         });
         break;
       case "task-oom":
-        this.onTask(record.containerId, pending, (c) => {
+        this.onTask(record.containerId, pending, report, "oom", (c) => {
           const changed = !c.oomKilled;
           c.oomKilled = true;
           return changed;
         });
         break;
     }
-    this.flush(pending, record);
+    this.flush(pending);
   }
 
   /**
@@ -163,32 +168,37 @@ export class WorkspaceIndex {
     // Sandboxes before containers, each oldest first: a newer record then replaces an older one, as live.
     for (const container of byCreation) {
       if (this.roleOf(container) === "sandbox") {
-        this.upsertContainer(container, false, pending, sandboxRecords.get(container.id));
+        this.upsertContainer(container, LISTED, pending, sandboxRecords.get(container.id));
       }
     }
     for (const container of byCreation) {
-      if (this.roleOf(container) === "workspace-container") this.upsertContainer(container, false, pending);
+      if (this.roleOf(container) === "workspace-container") this.upsertContainer(container, LISTED, pending);
     }
     const tasks = new Map(snapshot.tasks.map((task) => [task.containerId, task]));
     for (const entry of [...this.entries.values()]) {
       if (!listed.has(entry.sandbox.id)) {
-        this.removeEntry(entry, pending);
+        this.removeEntry(entry, pending, { at: undefined, seen: false }, LISTED);
         continue;
       }
       for (const container of entry.containers()) {
         if (!listed.has(container.id)) continue;
-        if (applyListedTask(container, tasks.get(container.id))) {
+        const steps: StepName[] = [];
+        if (applyListedTask(container, tasks.get(container.id), steps)) {
           if (container === entry.container && container.phase >= Phase.TaskStarted) entry.firstStarted ??= container;
           entry.backfilled = true; // a step learned from a list, not seen
-          if (entry.visible) pending.set(entry, pending.get(entry) ?? "updated");
+          if (entry.visible) {
+            const change = touch(pending, entry);
+            for (const name of steps)
+              change.steps.push(stepOf(entry, container, name, timeOf(container, name), LISTED));
+          }
         }
       }
       const current = entry.container;
       if (current && !entry.dormant && !listed.has(current.id)) {
-        this.containerDeleted(current.id, { at: undefined, seen: false }, pending);
+        this.containerDeleted(current.id, { at: undefined, seen: false }, LISTED, pending);
       }
     }
-    this.flush(pending, undefined);
+    this.flush(pending);
   }
 
   // ---------------------------------------------------------------------------------------------- queries
@@ -349,23 +359,24 @@ export class WorkspaceIndex {
 
   private upsertContainer(
     record: ContainerRecord,
-    seen: boolean,
+    report: Report,
     pending: Pending,
     sandboxRecord: SandboxRecord | undefined = undefined,
   ): void {
     const facts = classify(record, this.classifier);
-    if (facts.role === "sandbox") this.upsertSandbox(record, facts, seen, pending, sandboxRecord);
+    if (facts.role === "sandbox") this.upsertSandbox(record, facts, report, pending, sandboxRecord);
     else if (facts.role === "workspace-container")
-      this.upsertWorkspaceContainer(record, facts.sandboxId, seen, pending);
+      this.upsertWorkspaceContainer(record, facts.sandboxId, report, pending);
   }
 
   private upsertSandbox(
     record: ContainerRecord,
     facts: SandboxFacts,
-    seen: boolean,
+    report: Report,
     pending: Pending,
     sandboxRecord: SandboxRecord | undefined,
   ): void {
+    const seen = report.source === "event";
     const existing = this.entries.get(facts.instanceId);
     const recordedAt = sandboxRecord?.id === record.id ? sandboxRecord.createdAt : undefined;
     if (existing?.sandbox.id === record.id) {
@@ -374,7 +385,7 @@ export class WorkspaceIndex {
       // The pod sandbox's record may be learned after its container (a Get that failed, a later list): fill it in.
       if (existing.sandboxRecordedAt === undefined && recordedAt !== undefined) {
         existing.sandboxRecordedAt = recordedAt;
-        if (existing.visible) pending.set(existing, pending.get(existing) ?? "updated");
+        if (existing.visible) touch(pending, existing).steps.push(sandboxRecorded(existing, report));
       }
       return;
     }
@@ -394,10 +405,13 @@ export class WorkspaceIndex {
     const entry = new WorkspaceEntry(facts, new TrackedContainer(record, seen), recordedAt);
     this.entries.set(entry.instanceId, entry);
     this.byContainerId.set(record.id, entry);
-    pending.set(entry, "added");
+    const steps = [stepOf(entry, entry.sandbox, "created", entry.sandbox.created, report)];
+    if (recordedAt !== undefined) steps.unshift(sandboxRecorded(entry, report));
+    pending.set(entry, { type: "added", steps });
   }
 
-  private upsertWorkspaceContainer(record: ContainerRecord, sandboxId: string, seen: boolean, pending: Pending): void {
+  private upsertWorkspaceContainer(record: ContainerRecord, sandboxId: string, report: Report, pending: Pending): void {
+    const seen = report.source === "event";
     const entry = this.byContainerId.get(sandboxId);
     if (!entry || entry.sandbox.id !== sandboxId) {
       this.ignore("unknown_sandbox", record.id, sandboxId, undefined, seen); // not a workspace's sandbox
@@ -414,11 +428,14 @@ export class WorkspaceIndex {
     }
     if (current) this.byContainerId.delete(current.id);
     const wasDormant = entry.dormant;
-    entry.container = new TrackedContainer(record, seen);
+    const container = new TrackedContainer(record, seen);
+    entry.container = container;
     entry.containerDeleted = undefined;
     if (!seen) entry.backfilled = true;
     this.byContainerId.set(record.id, entry);
-    pending.set(entry, wasDormant ? "added" : (pending.get(entry) ?? "updated"));
+    const change = touch(pending, entry);
+    if (wasDormant) change.type = "added";
+    change.steps.push(stepOf(entry, container, "created", container.created, report, current?.id));
   }
 
   private ignore(
@@ -431,20 +448,37 @@ export class WorkspaceIndex {
     this.onIgnored?.({ reason, containerId, sandboxId, instanceId, seen });
   }
 
-  private containerDeleted(containerId: string, step: Step, pending: Pending): void {
+  private containerDeleted(containerId: string, step: Step, report: Report, pending: Pending): void {
     const entry = this.byContainerId.get(containerId);
     if (!entry) return;
+    const container = entry.container;
     if (entry.sandbox.id === containerId) {
-      this.removeEntry(entry, pending);
-    } else if (entry.container?.id === containerId && !entry.dormant) {
+      this.removeEntry(entry, pending, step, report);
+    } else if (container?.id === containerId && !entry.dormant) {
       this.byContainerId.delete(containerId);
       entry.containerDeleted = step;
-      if (pending.get(entry) === "added") pending.delete(entry);
-      else pending.set(entry, "deleted");
+      const change = pending.get(entry);
+      if (change?.type === "added") {
+        pending.delete(entry);
+        return;
+      }
+      const deleted = change ?? { type: "deleted", steps: [] };
+      deleted.type = "deleted";
+      deleted.steps.push(stepOf(entry, container, "deleted", step, report));
+      pending.set(entry, deleted);
     }
   }
 
-  private removeEntry(entry: WorkspaceEntry, pending: Pending): void {
+  /**
+   * Takes the entry out of the index: its sandbox was deleted (`step` says when, and what reported it), or a newer
+   * sandbox replaced it (no step: nothing happened to its containers).
+   */
+  private removeEntry(
+    entry: WorkspaceEntry,
+    pending: Pending,
+    step: Step | undefined = undefined,
+    report: Report | undefined = undefined,
+  ): void {
     const wasVisible = entry.visible;
     entry.removed = true;
     this.entries.delete(entry.instanceId);
@@ -454,20 +488,34 @@ export class WorkspaceIndex {
     const createdAt = entry.sandbox.createdAt ?? 0n;
     const known = this.retiredInstances.get(entry.instanceId);
     if (known === undefined || createdAt > known) this.retiredInstances.set(entry.instanceId, createdAt);
-    if (pending.get(entry) === "added") pending.delete(entry);
-    else if (wasVisible || pending.has(entry)) pending.set(entry, "deleted");
+    const change = pending.get(entry);
+    if (change?.type === "added") {
+      pending.delete(entry);
+    } else if (wasVisible || change) {
+      const deleted = change ?? { type: "deleted", steps: [] };
+      deleted.type = "deleted";
+      if (step && report) deleted.steps.push(stepOf(entry, entry.sandbox, "deleted", step, report));
+      pending.set(entry, deleted);
+    }
   }
 
+  /** Applies a task's record to the container it names, if that is the sandbox or the current container. */
   private onTask(
     containerId: string,
     pending: Pending,
+    report: Report,
+    name: StepName,
     update: (container: TrackedContainer, entry: WorkspaceEntry) => boolean,
   ): void {
     const entry = this.byContainerId.get(containerId);
     if (!entry) return;
     const container = entry.sandbox.id === containerId ? entry.sandbox : entry.container;
     if (!container || container.id !== containerId) return;
-    if (update(container, entry) && entry.visible) pending.set(entry, pending.get(entry) ?? "updated");
+    if (update(container, entry) && entry.visible) {
+      // An OOM kill has no step time of its own on the container: the event's is it.
+      const time = name === "oom" ? { at: report.eventAt, seen: true } : timeOf(container, name);
+      touch(pending, entry).steps.push(stepOf(entry, container, name, time, report));
+    }
   }
 
   private lookup(containerId: string): { entry: WorkspaceEntry; container: TrackedContainer } | undefined {
@@ -491,33 +539,93 @@ export class WorkspaceIndex {
     return { ...options, signal: controller.signal };
   }
 
-  private flush(pending: Pending, record: LifecycleRecord | undefined): void {
-    for (const [entry, type] of pending) {
+  private flush(pending: Pending): void {
+    for (const [entry, { type, steps }] of pending) {
       this.containerWaiters.notify(entry.instanceId);
       this.stopWaiters.notify(entry.instanceId);
       if (this.listeners.size === 0) continue;
-      const change = new Change(type, record, entry, this.mapping);
+      const change = new Change(type, entry, steps, this.mapping);
       for (const listener of this.listeners) listener(change);
     }
   }
 }
 
-/** An IndexChange whose Workspace view is built on first read (telemetry never reads it). */
+/** An IndexChange whose API Workspace is built on first read (telemetry never reads it). */
 class Change implements IndexChange {
-  private view: Workspace | undefined;
+  private built: Workspace | undefined;
+  readonly view: ReadableWorkspace;
 
   constructor(
     readonly type: ChangeType,
-    readonly record: LifecycleRecord | undefined,
-    readonly entry: WorkspaceEntry,
+    private readonly entry: WorkspaceEntry,
+    readonly steps: readonly ChangeStep[],
     private readonly mapping: PathMapping,
-  ) {}
+  ) {
+    this.view = entry;
+  }
 
   get workspace(): Workspace {
-    this.view ??= workspaceView(this.entry, this.mapping);
-    return this.view;
+    this.built ??= workspaceView(this.entry, this.mapping);
+    return this.built;
   }
 }
+
+/** The entry's pending change, created as `updated` if there is none yet. */
+function touch(pending: Pending, entry: WorkspaceEntry): PendingChange {
+  let change = pending.get(entry);
+  if (!change) {
+    change = { type: "updated", steps: [] };
+    pending.set(entry, change);
+  }
+  return change;
+}
+
+/** A step as listeners get it; the index decides here whose it is and whether it is the startup's container. */
+function stepOf(
+  entry: WorkspaceEntry,
+  container: TrackedContainer,
+  step: StepName,
+  time: Step,
+  report: Report,
+  replaced: string | undefined = undefined,
+): ChangeStep {
+  const sandbox = container === entry.sandbox;
+  return {
+    step,
+    role: sandbox ? "sandbox" : "workspace",
+    containerId: container.id,
+    at: time.at,
+    seen: time.seen,
+    source: report.source,
+    eventAt: report.eventAt,
+    firstStart: sandbox ? undefined : entry.firstStarted === undefined || entry.firstStarted === container,
+    replaced,
+  };
+}
+
+/** The pod sandbox's record as a step: seen as its sandbox container's creation was (no event marks it). */
+function sandboxRecorded(entry: WorkspaceEntry, report: Report): ChangeStep {
+  const time = { at: entry.sandboxRecordedAt, seen: entry.sandbox.created.seen };
+  return stepOf(entry, entry.sandbox, "sandbox-recorded", time, report);
+}
+
+/** The container's time of a task step, as the index holds it now. */
+function timeOf(container: TrackedContainer, name: StepName): Step {
+  switch (name) {
+    case "task-created":
+      return container.taskCreated ?? UNKNOWN;
+    case "task-started":
+      return container.taskStarted ?? UNKNOWN;
+    case "task-exited":
+      return container.taskExited ?? UNKNOWN;
+    case "task-deleted":
+      return container.taskDeleted ?? UNKNOWN;
+    default:
+      return container.created;
+  }
+}
+
+const UNKNOWN: Step = { at: undefined, seen: false };
 
 /** Records a step, or a better time for it; returns whether anything changed. */
 function fill(
@@ -540,18 +648,27 @@ function fill(
   return true;
 }
 
-/** Moves a container forward to what a list shows of its task; returns whether anything changed. */
-function applyListedTask(container: TrackedContainer, task: ListedTask | undefined): boolean {
+/**
+ * Moves a container forward to what a list shows of its task; returns whether anything changed, and adds to `steps`
+ * each step it recorded.
+ */
+function applyListedTask(container: TrackedContainer, task: ListedTask | undefined, steps: StepName[]): boolean {
   if (!task) {
     // Listed container without a task: a task it had is gone.
-    return container.phase >= Phase.TaskCreated && container.advance(Phase.TaskDeleted);
+    const gone = container.phase >= Phase.TaskCreated && container.advance(Phase.TaskDeleted);
+    if (gone) steps.push("task-deleted");
+    return gone;
   }
   const phase = phaseOfTaskStatus(task.status);
   let changed = container.advance(phase);
-  if (phase >= Phase.TaskCreated) changed = fill(container, "taskCreated", undefined, false) || changed;
-  if (phase >= Phase.TaskStarted) changed = fill(container, "taskStarted", task.startedAtEstimate, false) || changed;
+  const step = (name: StepName, filled: boolean) => {
+    if (filled) steps.push(name);
+    changed ||= filled;
+  };
+  if (phase >= Phase.TaskCreated) step("task-created", fill(container, "taskCreated", undefined, false));
+  if (phase >= Phase.TaskStarted) step("task-started", fill(container, "taskStarted", task.startedAtEstimate, false));
   if (phase >= Phase.TaskExited) {
-    changed = fill(container, "taskExited", task.exitedAt, false) || changed;
+    step("task-exited", fill(container, "taskExited", task.exitedAt, false));
     container.exitCode ??= task.exitStatus;
   }
   if (container.phase <= Phase.TaskStarted && task.pid > 0 && container.pid !== task.pid) {

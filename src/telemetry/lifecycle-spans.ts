@@ -1,5 +1,5 @@
 /**
- * Workspace lifecycles as traces (contract: Telemetry), built from containerd's clock: one trace per instance, spans
+ * Workspace lifecycles as traces (README: Telemetry), built from containerd's clock: one trace per instance, spans
  * emitted once when their phase completes, with explicit start and end times, never held open.
  *
  *   workspace.startup  the pod sandbox's start → workspace init task's first start     (root)
@@ -12,20 +12,22 @@
  *   └ workspace.stop   workspace init task exited → its /tasks/delete (emitted when the container goes or is
  *                      replaced, so that its /containers/delete can be a span event)
  *
- * A span is emitted only when this process saw its end happen (a live event) and knows its start from containerd's
- * records (a record's created_at, an event's timestamp or exited_at) — never from an estimate. A phase whose start is
- * unknown is skipped and the root says `workspace.backfilled=true`. IDs are deterministic, so a restarted ctrwatch
- * continues the same trace: the root's span ID is derived from the sandbox's container ID, which every child knows
- * before the root is emitted. Spans are handed to the SDK's span processor finished, with those IDs and times. Startup spans and the readiness sample refer to the first start of a workspace
- * container in the sandbox; every workspace container that stops gets its own workspace.stop.
+ * It reads the steps the index reports (src/index/changes.ts), each already saying whose it is, whether this process
+ * saw it happen, and whether its container is the one the startup refers to. A span is emitted only for a step this
+ * process saw (its end) whose start is containerd's record (a record's created_at, an event's timestamp or
+ * exited_at) — never an estimate. Only steps reported by live events move spans; a list only ends a workspace.
+ * A phase whose start is unknown is skipped and the root says `workspace.backfilled=true`. IDs are deterministic, so
+ * a restarted ctrwatch continues the same trace: the root's span ID is derived from the sandbox's container ID, which
+ * every child knows before the root is emitted. Spans are handed to the SDK's span processor finished, with those IDs
+ * and times. Startup spans and the readiness sample refer to the first start of a workspace container in the
+ * sandbox; every workspace container that stops gets its own workspace.stop.
  */
 import { type Attributes, SpanKind, SpanStatusCode, TraceFlags } from "@opentelemetry/api";
 import type { Resource } from "@opentelemetry/resources";
 import type { ReadableSpan } from "@opentelemetry/sdk-trace-base";
 import { nanosToSeconds, toHrTime, type UnixNanos } from "../containerd/timestamp.js";
-import type { Step, TrackedContainer } from "../index/tracked-container.js";
-import type { WorkspaceEntry } from "../index/workspace-entry.js";
-import type { IndexChange } from "../index/workspace-index.js";
+import type { ChangeStep, IndexChange, ReadableContainer, ReadableWorkspace, Step } from "../index/changes.js";
+import { BoundedMemory } from "../util/bounded-memory.js";
 import { spanIdOf, traceIdOf } from "../util/trace-ids.js";
 import { ctrwatchVersion } from "../version.js";
 import type { LifecycleInstruments } from "./instruments.js";
@@ -45,6 +47,18 @@ type SpanName = (typeof SpanNames)[keyof typeof SpanNames];
 
 const SCOPE = { name: INSTRUMENTATION_SCOPE, version: ctrwatchVersion };
 
+/** The event topic that reports each step, named as its span event (the pod sandbox's record has none). */
+const TOPICS: Readonly<Record<ChangeStep["step"], string | undefined>> = {
+  "sandbox-recorded": undefined,
+  created: "/containers/create",
+  "task-created": "/tasks/create",
+  "task-started": "/tasks/start",
+  oom: "/tasks/oom",
+  "task-exited": "/tasks/exit",
+  "task-deleted": "/tasks/delete",
+  deleted: "/containers/delete",
+};
+
 interface SpanEvent {
   readonly name: string;
   readonly at: UnixNanos;
@@ -58,8 +72,8 @@ interface TraceMemory {
   /** Span events collected per span (name + container), until the span is emitted. */
   readonly events: Map<string, SpanEvent[]>;
   readonly emitted: Set<string>;
-  /** Workspace containers whose init task was deleted and whose workspace.stop awaits the container's end. */
-  readonly stops: Map<string, TrackedContainer>;
+  /** Workspace containers whose init task's delete this process saw, and whose workspace.stop awaits their end. */
+  readonly stops: Map<string, ReadableContainer>;
 }
 
 export interface LifecycleSpansOptions {
@@ -78,6 +92,12 @@ export interface LifecycleSpansOptions {
 
 export class LifecycleSpans {
   private readonly memory = new Map<string, TraceMemory>();
+  /**
+   * The roots this process emitted (instance/sandbox), kept past their trace memory: a stopped workspace is forgotten,
+   * but a newer container in its sandbox brings it back with the same root, which must not come a second time.
+   * Bounded: more than the workspaces a node holds at once.
+   */
+  private readonly roots = new BoundedMemory<true>(16_384);
 
   constructor(private readonly options: LifecycleSpansOptions) {}
 
@@ -86,87 +106,110 @@ export class LifecycleSpans {
     return this.memory.size;
   }
 
-  /** Feeds one index change. Only changes caused by a live event can emit anything. */
+  /** Feeds one index change: its live steps, in order; then, if the workspace left, what its end completes. */
   onChange = (change: IndexChange): void => {
-    const { record, entry } = change;
-    const instanceId = entry.instanceId;
-    if (!record) {
-      if (change.type === "deleted") this.forget(instanceId, entry);
-      return;
+    const { view, steps } = change;
+    const memory = this.memoryOf(change);
+    if (memory) {
+      for (const step of steps) if (step.source === "event") this.onStep(view, memory, step);
     }
-    let memory = this.memory.get(instanceId);
-    if (memory && memory.sandboxId !== entry.sandbox.id) {
-      this.forget(instanceId, undefined);
-      memory = undefined;
-    }
-    if (!memory) {
-      if (change.type === "deleted") return;
-      memory = {
-        sandboxId: entry.sandbox.id,
-        events: new Map(),
-        emitted: new Set(),
-        stops: new Map(),
-      };
-      this.memory.set(instanceId, memory);
-    }
-    const at = record.at;
-    const sandbox = entry.sandbox;
-    const current = entry.container;
-
-    switch (record.kind) {
-      case "container": {
-        if (record.container.id === sandbox.id) {
-          this.event(memory, SpanNames.sandbox, sandbox.id, "/containers/create", at);
-          this.emitSandboxPrepare(entry, memory);
-        } else if (current && record.container.id === current.id) {
-          this.emitStops(entry, memory, current.id); // a restart: the replaced container's stop is complete
-          this.event(memory, SpanNames.prepare, current.id, "/containers/create", at);
-          if (isFirstContainer(entry)) this.emitPrepare(entry, memory, current);
-        }
-        break;
-      }
-      case "task-created":
-        if (record.containerId === sandbox.id) {
-          this.event(memory, SpanNames.sandbox, sandbox.id, "/tasks/create", at);
-        } else if (current && record.containerId === current.id && isFirstContainer(entry)) {
-          this.event(memory, SpanNames.taskCreate, current.id, "/tasks/create", at);
-          this.emitChild(entry, memory, SpanNames.taskCreate, current, current.created, current.taskCreated);
-        }
-        break;
-      case "task-started":
-        if (record.containerId === sandbox.id) {
-          this.event(memory, SpanNames.sandbox, sandbox.id, "/tasks/start", at);
-          this.emitChild(entry, memory, SpanNames.sandbox, sandbox, sandbox.created, sandbox.taskStarted);
-        } else if (current && record.containerId === current.id && entry.firstStarted === current) {
-          this.event(memory, SpanNames.taskStart, current.id, "/tasks/start", at);
-          this.emitChild(entry, memory, SpanNames.taskStart, current, current.taskCreated, current.taskStarted);
-          this.emitRoot(entry, memory, current);
-        }
-        break;
-      case "task-oom":
-      case "task-exited":
-      case "task-deleted":
-        if (current && record.containerId === current.id) {
-          const topic =
-            record.kind === "task-oom" ? "/tasks/oom" : record.kind === "task-exited" ? "/tasks/exit" : "/tasks/delete";
-          this.event(memory, SpanNames.stop, current.id, topic, at);
-          if (record.kind === "task-deleted") memory.stops.set(current.id, current);
-        }
-        break;
-      case "container-deleted": {
-        // The workspace ends: its current container or its sandbox is deleted (CRI removes the containers first).
-        const isCurrent = current !== undefined && record.containerId === current.id;
-        if (!isCurrent && record.containerId !== sandbox.id) break;
-        if (isCurrent) this.event(memory, SpanNames.stop, current.id, "/containers/delete", at);
-        if (!entry.firstStarted) this.emitAbortedRoot(entry, memory, at);
-        this.forget(instanceId, entry);
-        break;
-      }
-    }
+    if (change.type === "deleted") this.forget(view);
   };
 
-  private event(memory: TraceMemory, span: SpanName, containerId: string, topic: string, at: UnixNanos | undefined) {
-    if (at === undefined) return;
+  /**
+   * The trace memory of the change's workspace. A workspace is remembered from the first live step this process gets
+   * of it; one whose first live step is its end leaves no span: a process that only listed it cannot tell whether
+   * another one saw it start.
+   */
+  private memoryOf(change: IndexChange): TraceMemory | undefined {
+    const { view } = change;
+    let memory = this.memory.get(view.instanceId);
+    if (memory && memory.sandboxId !== view.sandbox.id) {
+      this.memory.delete(view.instanceId); // another sandbox's trace memory: the index said that one left
+      memory = undefined;
+    }
+    if (memory || change.type === "deleted" || !change.steps.some((step) => step.source === "event")) return memory;
+    memory = { sandboxId: view.sandbox.id, events: new Map(), emitted: new Set(), stops: new Map() };
+    this.memory.set(view.instanceId, memory);
+    return memory;
+  }
+
+  /** What one step reported by a live event adds to the trace: its span event, and the spans it ends. */
+  private onStep(view: ReadableWorkspace, memory: TraceMemory, step: ChangeStep): void {
+    const topic = TOPICS[step.step];
+    const { sandbox, container } = view;
+    if (step.role === "sandbox") {
+      switch (step.step) {
+        case "sandbox-recorded":
+          this.emitSandboxPrepare(view, memory);
+          break;
+        case "created":
+          this.event(memory, SpanNames.sandbox, sandbox.id, topic, step.eventAt);
+          this.emitSandboxPrepare(view, memory);
+          break;
+        case "task-created":
+          this.event(memory, SpanNames.sandbox, sandbox.id, topic, step.eventAt);
+          break;
+        case "task-started":
+          this.event(memory, SpanNames.sandbox, sandbox.id, topic, step.eventAt);
+          this.emitChild(view, memory, SpanNames.sandbox, sandbox, sandbox.created, step);
+          break;
+        case "deleted":
+          // The workspace ends with its sandbox (CRI removes the containers first).
+          if (!view.firstStarted) this.emitAbortedRoot(view, memory, step);
+          break;
+        default:
+          break; // the sandbox's own exit and delete end no span
+      }
+      return;
+    }
+    // A workspace container's step: the index reports them of the current container only.
+    if (!container || container.id !== step.containerId) return;
+    switch (step.step) {
+      case "created":
+        // A restart: the replaced container's stop is complete (and any older one a list left pending).
+        if (step.replaced !== undefined) this.emitStops(view, memory, container.id);
+        this.event(memory, SpanNames.prepare, container.id, topic, step.eventAt);
+        if (step.firstStart) {
+          this.emitChild(view, memory, SpanNames.prepare, container, sandbox.taskStarted, container.created);
+        }
+        break;
+      case "task-created":
+        if (!step.firstStart) break;
+        this.event(memory, SpanNames.taskCreate, container.id, topic, step.eventAt);
+        this.emitChild(view, memory, SpanNames.taskCreate, container, container.created, step);
+        break;
+      case "task-started":
+        if (!step.firstStart) break;
+        this.event(memory, SpanNames.taskStart, container.id, topic, step.eventAt);
+        this.emitChild(view, memory, SpanNames.taskStart, container, container.taskCreated, step);
+        this.emitRoot(view, memory, container, step);
+        break;
+      case "oom":
+      case "task-exited":
+        this.event(memory, SpanNames.stop, container.id, topic, step.eventAt);
+        break;
+      case "task-deleted":
+        this.event(memory, SpanNames.stop, container.id, topic, step.eventAt);
+        memory.stops.set(container.id, container);
+        break;
+      case "deleted":
+        this.event(memory, SpanNames.stop, container.id, topic, step.eventAt);
+        if (!view.firstStarted) this.emitAbortedRoot(view, memory, step);
+        break;
+      case "sandbox-recorded":
+        break;
+    }
+  }
+
+  private event(
+    memory: TraceMemory,
+    span: SpanName,
+    containerId: string,
+    topic: string | undefined,
+    at: UnixNanos | undefined,
+  ) {
+    if (at === undefined || topic === undefined) return;
     const k = key(span, containerId);
     if (memory.emitted.has(k)) return;
     const list = memory.events.get(k);
@@ -178,76 +221,78 @@ export class LifecycleSpans {
    * sandbox.prepare: from the pod sandbox's record (2.x) to its sandbox container's creation, which this process saw.
    * Both ends are containerd's records; where they are one record (1.x, or no sandbox record) there is no such phase.
    */
-  private emitSandboxPrepare(entry: WorkspaceEntry, memory: TraceMemory): void {
-    const start = entry.podSandboxStart;
-    const end = entry.sandbox.created;
-    if (!entry.podSandboxRecorded || !end.seen || start.at === undefined || end.at === undefined) return;
-    if (this.emit(entry, memory, SpanNames.sandboxPrepare, entry.sandbox, start.at, end.at)) {
+  private emitSandboxPrepare(view: ReadableWorkspace, memory: TraceMemory): void {
+    const start = view.podSandboxStart;
+    const end = view.sandbox.created;
+    if (!view.podSandboxRecorded || !end.seen || start.at === undefined || end.at === undefined) return;
+    if (this.emit(view, memory, SpanNames.sandboxPrepare, view.sandbox, start.at, end.at)) {
       this.options.instruments.phase.record(nanosToSeconds(end.at - start.at), {
         "workspace.phase": SpanNames.sandboxPrepare,
       });
     }
   }
 
-  private emitPrepare(entry: WorkspaceEntry, memory: TraceMemory, container: TrackedContainer): void {
-    this.emitChild(entry, memory, SpanNames.prepare, container, entry.sandbox.taskStarted, container.created);
-  }
-
-  /** A child span: emitted when its end was seen live and its start is containerd's. */
+  /**
+   * A child span: emitted when its end was seen live and its start is containerd's — a seen step, or the container's
+   * creation (its record's created_at, even when listed); a start learned from a list is an estimate at best.
+   */
   private emitChild(
-    entry: WorkspaceEntry,
+    view: ReadableWorkspace,
     memory: TraceMemory,
     name: SpanName,
-    container: TrackedContainer,
+    container: ReadableContainer,
     start: Step | undefined,
-    end: Step | undefined,
+    end: Step,
   ): void {
-    if (!end?.seen || end.at === undefined) return;
-    if (!start?.seen && start !== container.created) return; // a start learned from a list is an estimate at best
+    if (!end.seen || end.at === undefined) return;
+    if (!start?.seen && start !== container.created) return;
     if (start?.at === undefined) return;
-    const emitted = this.emit(entry, memory, name, container, start.at, end.at);
+    const emitted = this.emit(view, memory, name, container, start.at, end.at);
     if (emitted) this.options.instruments.phase.record(nanosToSeconds(end.at - start.at), { "workspace.phase": name });
   }
 
-  private emitRoot(entry: WorkspaceEntry, memory: TraceMemory, container: TrackedContainer): void {
-    const podStart = entry.podSandboxStart;
-    const created = podStart.at;
-    const started = container.taskStarted;
-    if (created === undefined || !started?.seen || started.at === undefined) return;
+  /** The root, at the first start of a workspace container (`started`, its seen step). */
+  private emitRoot(view: ReadableWorkspace, memory: TraceMemory, container: ReadableContainer, started: Step): void {
+    const created = view.podSandboxStart.at;
+    if (created === undefined || !started.seen || started.at === undefined) return;
     const children: SpanName[] = [SpanNames.sandbox, SpanNames.prepare, SpanNames.taskCreate, SpanNames.taskStart];
-    if (entry.podSandboxRecorded) children.push(SpanNames.sandboxPrepare);
-    const complete = children.every((name) => memory.emitted.has(key(name, spanIdSource(name, entry, container))));
-    const emitted = this.emit(entry, memory, SpanNames.root, container, created, started.at, {
-      backfilled: entry.backfilled || !complete,
+    if (view.podSandboxRecorded) children.push(SpanNames.sandboxPrepare);
+    const complete = children.every((name) => memory.emitted.has(key(name, spanIdSource(name, view, container))));
+    const emitted = this.emit(view, memory, SpanNames.root, container, created, started.at, {
+      backfilled: view.backfilled || !complete,
     });
     if (emitted) {
       this.options.instruments.readiness.record(nanosToSeconds(started.at - created), {
-        "k8s.namespace.name": entry.facts.podNamespace ?? "",
+        "k8s.namespace.name": view.facts.podNamespace ?? "",
       });
     }
   }
 
-  private emitAbortedRoot(entry: WorkspaceEntry, memory: TraceMemory, deletedAt: UnixNanos | undefined): void {
-    const created = entry.podSandboxStart.at;
-    if (created === undefined || deletedAt === undefined || entry.firstStarted) return;
-    this.event(memory, SpanNames.root, entry.sandbox.id, "/containers/delete", deletedAt);
-    this.emit(entry, memory, SpanNames.root, entry.container, created, deletedAt, {
+  /** The root of a workspace deleted before any of its containers started, ending at that delete (`deleted`). */
+  private emitAbortedRoot(view: ReadableWorkspace, memory: TraceMemory, deleted: ChangeStep): void {
+    const created = view.podSandboxStart.at;
+    if (created === undefined || !deleted.seen || deleted.at === undefined) return;
+    this.event(memory, SpanNames.root, view.sandbox.id, TOPICS.deleted, deleted.at);
+    this.emit(view, memory, SpanNames.root, view.container, created, deleted.at, {
       error: "startup_aborted",
-      backfilled: entry.backfilled,
+      backfilled: view.backfilled,
     });
   }
 
-  /** Emits workspace.stop for each container whose task was deleted (except `keep`). */
-  private emitStops(entry: WorkspaceEntry, memory: TraceMemory, keep: string | undefined): void {
+  /**
+   * workspace.stop of each container whose task's delete this process saw (but `keep`), now that it was replaced or
+   * its workspace ended.
+   */
+  private emitStops(view: ReadableWorkspace, memory: TraceMemory, keep: string | undefined): void {
     for (const [id, container] of memory.stops) {
       if (id === keep) continue;
       memory.stops.delete(id);
       const exited = container.taskExited;
       const deleted = container.taskDeleted;
       if (!deleted?.seen || deleted.at === undefined || exited?.at === undefined) continue;
-      const emitted = this.emit(entry, memory, SpanNames.stop, container, exited.at, deleted.at, {
+      const emitted = this.emit(view, memory, SpanNames.stop, container, exited.at, deleted.at, {
         ...(container.oomKilled ? { error: "oom_killed" } : {}),
-        backfilled: entry.backfilled,
+        backfilled: view.backfilled,
       });
       if (emitted) {
         this.options.instruments.phase.record(nanosToSeconds(deleted.at - exited.at), {
@@ -259,27 +304,32 @@ export class LifecycleSpans {
 
   /** Starts and ends one span with explicit times and deterministic IDs; false if it was emitted before. */
   private emit(
-    entry: WorkspaceEntry,
+    view: ReadableWorkspace,
     memory: TraceMemory,
     name: SpanName,
-    container: TrackedContainer | undefined,
+    container: ReadableContainer | undefined,
     start: UnixNanos,
     end: UnixNanos,
     extra: { error?: string; backfilled?: boolean } = {},
   ): boolean {
-    const idSource = spanIdSource(name, entry, container);
+    const idSource = spanIdSource(name, view, container);
     const k = key(name, idSource);
     if (memory.emitted.has(k)) return false;
     memory.emitted.add(k);
+    if (name === SpanNames.root) {
+      const root = `${view.instanceId}/${idSource}`;
+      if (this.roots.has(root)) return false;
+      this.roots.set(root, true);
+    }
     const events = memory.events.get(k) ?? [];
     memory.events.delete(k);
 
     memory.ids ??= {
-      traceId: traceIdOf(entry.instanceId),
-      rootSpanId: spanIdOf(entry.instanceId, SpanNames.root, memory.sandboxId),
+      traceId: traceIdOf(view.instanceId),
+      rootSpanId: spanIdOf(view.instanceId, SpanNames.root, memory.sandboxId),
     };
     const { traceId, rootSpanId } = memory.ids;
-    const spanId = name === SpanNames.root ? rootSpanId : spanIdOf(entry.instanceId, name, idSource);
+    const spanId = name === SpanNames.root ? rootSpanId : spanIdOf(view.instanceId, name, idSource);
     const { sink, resource } = this.options;
     if (!sink || !resource) return true;
     const context = { traceId, spanId, traceFlags: TraceFlags.SAMPLED };
@@ -297,7 +347,7 @@ export class LifecycleSpans {
       endTime,
       duration: hrDuration(startTime, endTime),
       status: extra.error ? { code: SpanStatusCode.ERROR, message: extra.error } : { code: SpanStatusCode.UNSET },
-      attributes: this.attributes(entry, ofSandbox(name) ? entry.sandbox : container, extra),
+      attributes: this.attributes(view, ofSandbox(name) ? view.sandbox : container, extra),
       links: [],
       events: events.map((event) => ({ name: event.name, time: toHrTime(event.at) })),
       ended: true,
@@ -312,14 +362,14 @@ export class LifecycleSpans {
   }
 
   private attributes(
-    entry: WorkspaceEntry,
-    container: TrackedContainer | undefined,
+    view: ReadableWorkspace,
+    container: ReadableContainer | undefined,
     extra: { error?: string; backfilled?: boolean },
   ): Attributes {
-    const facts = entry.facts;
-    const workspace = entry.container;
+    const facts = view.facts;
+    const workspace = view.container;
     const attributes: Attributes = {
-      "workspace.instance.id": entry.instanceId,
+      "workspace.instance.id": view.instanceId,
       "workspace.id": facts.workspaceId ?? "",
       "workspace.owner.id": facts.ownerId ?? "",
       "k8s.pod.name": facts.podName ?? "",
@@ -327,27 +377,28 @@ export class LifecycleSpans {
       "k8s.namespace.name": facts.podNamespace ?? "",
       "k8s.container.name": this.options.workspaceContainer,
       "container.runtime.name": "containerd",
-      "workspace.backfilled": extra.backfilled ?? entry.backfilled,
+      "workspace.backfilled": extra.backfilled ?? view.backfilled,
     };
     if (container) {
       attributes["container.id"] = container.id;
       attributes["container.image.name"] = container.image;
     }
     if (workspace?.attempt !== undefined) attributes["k8s.container.restart_count"] = workspace.attempt;
-    const pid = (container === entry.sandbox ? undefined : container)?.pid ?? workspace?.pid;
+    const pid = (container === view.sandbox ? undefined : container)?.pid ?? workspace?.pid;
     if (pid !== undefined) attributes["process.pid"] = pid;
-    if (container && container !== entry.sandbox && container.exitCode !== undefined) {
+    if (container && container !== view.sandbox && container.exitCode !== undefined) {
       attributes["process.exit.code"] = container.exitCode;
     }
     if (extra.error) attributes["error.type"] = extra.error;
     return attributes;
   }
 
-  private forget(instanceId: string, entry: WorkspaceEntry | undefined): void {
-    const memory = this.memory.get(instanceId);
+  /** The workspace left: each stop this process saw is complete; nothing of its trace is kept. */
+  private forget(view: ReadableWorkspace): void {
+    const memory = this.memory.get(view.instanceId);
     if (!memory) return;
-    if (entry && entry.sandbox.id === memory.sandboxId) this.emitStops(entry, memory, undefined);
-    this.memory.delete(instanceId);
+    if (view.sandbox.id === memory.sandboxId) this.emitStops(view, memory, undefined);
+    this.memory.delete(view.instanceId);
   }
 }
 
@@ -357,21 +408,16 @@ function hrDuration(start: [number, number], end: [number, number]): [number, nu
   return nanos < 0 ? [end[0] - start[0] - 1, nanos + 1_000_000_000] : [end[0] - start[0], nanos];
 }
 
-/** sandbox.prepare and sandbox.start are the sandbox's phases: their `container.id` is its (contract: Telemetry). */
+/** sandbox.prepare and sandbox.start are the sandbox's phases: their `container.id` is its (README: Telemetry). */
 function ofSandbox(name: SpanName): boolean {
   return name === SpanNames.sandboxPrepare || name === SpanNames.sandbox;
 }
 
 /** The container whose ID goes into a span's ID: the sandbox's for the root too, which every child must know. */
-function spanIdSource(name: SpanName, entry: WorkspaceEntry, container: TrackedContainer | undefined): string {
-  return ofSandbox(name) || name === SpanNames.root ? entry.sandbox.id : (container?.id ?? entry.sandbox.id);
+function spanIdSource(name: SpanName, view: ReadableWorkspace, container: ReadableContainer | undefined): string {
+  return ofSandbox(name) || name === SpanNames.root ? view.sandbox.id : (container?.id ?? view.sandbox.id);
 }
 
 function key(name: SpanName, containerId: string): string {
   return `${name}/${containerId}`;
-}
-
-/** Startup spans belong to the first workspace container of the sandbox (no container has started there yet). */
-function isFirstContainer(entry: WorkspaceEntry): boolean {
-  return entry.firstStarted === undefined || entry.firstStarted === entry.container;
 }

@@ -1,9 +1,10 @@
 import { createHash } from "node:crypto";
 import test from "ava";
 import { CtrwatchError } from "../../../src/errors.js";
+import type { IndexChange } from "../../../src/index/changes.js";
 import { PathMapping } from "../../../src/index/path-mapping.js";
 import type { LifecycleRecord } from "../../../src/index/types.js";
-import { type IndexChange, WorkspaceIndex } from "../../../src/index/workspace-index.js";
+import { WorkspaceIndex } from "../../../src/index/workspace-index.js";
 import { FakeClock } from "../../../src/util/clock.js";
 import { ms, sandbox, workspaceContainer } from "./fixtures.js";
 
@@ -580,4 +581,58 @@ test("each record of a workspace pod the index sets aside is reported with its r
     { reason: "retired_instance", containerId: "sb1", sandboxId: "sb1", instanceId: "inst-1", seen: false },
   ]);
   t.is(index.get("inst-1"), undefined, "and none of them changed the index");
+});
+
+test("each change carries its steps: whose, when, seen or listed, the startup's container, the replaced one", (t) => {
+  const { index, apply, changes } = setup();
+  const steps = () => changes.splice(0).map((c) => [c.type, ...c.steps.map((s) => s)]);
+  index.reconcile({
+    containers: [sandbox("sb1", { instanceId: "inst-1", createdAt: ms(0) })],
+    tasks: [{ containerId: "sb1", pid: 100, status: "running", exitStatus: 0, exitedAt: undefined }],
+    sandboxes: [{ id: "sb1", createdAt: ms(-5), sandboxer: "podsandbox" }],
+  });
+  const listed = { seen: false, source: "list", eventAt: undefined, firstStart: undefined, replaced: undefined };
+  t.deepEqual(steps(), [
+    [
+      "added",
+      { step: "sandbox-recorded", role: "sandbox", containerId: "sb1", at: ms(-5), ...listed },
+      { step: "created", role: "sandbox", containerId: "sb1", at: ms(0), ...listed },
+      { step: "task-created", role: "sandbox", containerId: "sb1", at: undefined, ...listed },
+      { step: "task-started", role: "sandbox", containerId: "sb1", at: undefined, ...listed },
+    ],
+  ]);
+  apply({ kind: "container", container: workspaceContainer("c1", "sb1", { createdAt: ms(10) }), at: ms(11) });
+  apply({ kind: "task-started", containerId: "c1", pid: 200, at: ms(30) });
+  const live = { seen: true, source: "event", replaced: undefined };
+  t.like(changes[0]?.steps[0], { step: "created", role: "workspace", at: ms(10), eventAt: ms(11), ...live });
+  t.like(changes[1]?.steps[0], { step: "task-started", at: ms(30), eventAt: ms(30), firstStart: true, ...live });
+  t.is(changes[1]?.view.firstStarted?.id, "c1", "the read-only view says which container started first");
+  changes.splice(0);
+  apply({
+    kind: "container",
+    container: workspaceContainer("c2", "sb1", { createdAt: ms(50), attempt: 1 }),
+    at: ms(51),
+  });
+  apply({ kind: "task-started", containerId: "c2", pid: 300, at: ms(70) });
+  apply({ kind: "task-oom", containerId: "c2", at: ms(75) });
+  t.like(changes[0]?.steps[0], { step: "created", containerId: "c2", firstStart: false, replaced: "c1" });
+  t.like(changes[1]?.steps[0], { step: "task-started", containerId: "c2", firstStart: false });
+  t.like(changes[2]?.steps[0], { step: "oom", containerId: "c2", at: ms(75), seen: true });
+  changes.splice(0);
+  apply({ kind: "container-deleted", containerId: "c1", at: ms(80) });
+  t.deepEqual(changes, [], "the replaced container's delete is no step of the workspace");
+  apply({ kind: "container-deleted", containerId: "sb1", at: ms(90) });
+  t.like(changes[0], { type: "deleted", steps: [{ step: "deleted", role: "sandbox", at: ms(90), seen: true }] });
+});
+
+test("a live event for a step first learned from a list brings containerd's time but leaves it unseen", (t) => {
+  const { index, apply, changes } = setup();
+  index.reconcile({
+    containers: [sandbox("sb1", { instanceId: "inst-1", createdAt: ms(0) })],
+    tasks: [{ containerId: "sb1", pid: 100, status: "running", exitStatus: 0, exitedAt: undefined }],
+  });
+  changes.splice(0);
+  apply({ kind: "task-started", containerId: "sb1", pid: 100, at: ms(3) });
+  t.like(changes[0]?.steps[0], { step: "task-started", at: ms(3), seen: false, source: "event", eventAt: ms(3) });
+  t.false(changes[0]?.view.sandbox.taskStarted?.seen);
 });

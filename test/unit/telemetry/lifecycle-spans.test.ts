@@ -188,3 +188,29 @@ test("containerd 2.x: a process that did not see the sandbox container created e
   t.deepEqual(root?.startTime, [1795785058, 200_000_000], "the same root start as a process that saw it all");
   t.true(root?.attributes["workspace.backfilled"], "the sandbox's spans are missing");
 });
+
+test("a stopped workspace brought back by a newer container in its sandbox gets no second root", async (t) => {
+  const { apply, finished } = setup();
+  apply(...start.slice(0, 4), { kind: "container-deleted", containerId: "c1", at: ms(15) });
+  apply(
+    { kind: "container", container: workspaceContainer("c2", "sb1", { createdAt: ms(50), attempt: 1 }), at: ms(51) },
+    { kind: "task-created", containerId: "c2", pid: 300, at: ms(60) },
+    { kind: "task-started", containerId: "c2", pid: 300, at: ms(70) },
+  );
+  const roots = (await finished()).filter((s) => s.name === "workspace.startup");
+  t.is(roots.length, 1);
+  t.is(roots[0]?.attributes["error.type"], "startup_aborted", "the first end stays the root's");
+});
+
+test("a newer sandbox for the instance completes the old workspace container's stop", async (t) => {
+  const { apply, finished } = setup();
+  apply(
+    ...start,
+    { kind: "task-exited", containerId: "c1", execId: "c1", pid: 200, exitCode: 0, exitedAt: ms(40), at: ms(40) },
+    { kind: "task-deleted", containerId: "c1", execId: "", pid: 200, exitCode: 0, at: ms(41) },
+    { kind: "container", container: sandbox("sb2", { instanceId: "i", createdAt: ms(100) }), at: ms(101) },
+  );
+  const stop = (await finished()).find((s) => s.name === "workspace.stop");
+  t.is(stop?.attributes["container.id"], "c1");
+  t.is(stop?.parentSpanContext?.spanId, spanIdOf("i", "workspace.startup", "sb1"), "in the old sandbox's trace");
+});
