@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import test from "ava";
-import { processStartTime } from "../../src/node/proc.js";
+import { processStartTime } from "../../../src/node/proc.js";
 
 /** A proc root of our own: /stat with a boot time, /<pid>/stat lines as proc(5) describes them. */
 async function procRoot(btime: string, stats: Record<number, string>): Promise<string> {

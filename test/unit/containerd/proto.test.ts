@@ -12,8 +12,8 @@ import { createRequire } from "node:module";
 import path from "node:path";
 import test, { type ExecutionContext } from "ava";
 import protobuf from "protobufjs";
-import { containerdProtoFiles, containerdRoot } from "../../src/containerd/client.js";
-import { projectProtoDir } from "../../src/containerd/proto.js";
+import { containerdProtoFiles, containerdRoot } from "../../../src/containerd/client.js";
+import { projectProtoDir } from "../../../src/containerd/proto.js";
 
 const GOCODE = "/usr/share/gocode/src";
 const UPSTREAM = path.join(GOCODE, "github.com/containerd/containerd/api");

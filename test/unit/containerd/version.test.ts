@@ -1,5 +1,5 @@
 import test from "ava";
-import { checkContainerdVersion } from "../../src/containerd/version.js";
+import { checkContainerdVersion } from "../../../src/containerd/version.js";
 
 test("1.6 and 1.7 are supported, past their end of life, in their usual spellings", (t) => {
   for (const version of ["1.6.20~ds1", "v1.6.0", "1.7.2", "v1.7.0-beta.1", "1.7.13+unknown", "1.7.24~ds1"]) {

@@ -1,6 +1,6 @@
 import test from "ava";
-import { containerdRoot } from "../../src/containerd/client.js";
-import { EventDecoder } from "../../src/containerd/events.js";
+import { containerdRoot } from "../../../src/containerd/client.js";
+import { EventDecoder } from "../../../src/containerd/events.js";
 
 const root = containerdRoot();
 const decoder = new EventDecoder(root);

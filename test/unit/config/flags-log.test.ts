@@ -1,8 +1,8 @@
 import test from "ava";
-import { envName, parseFlags } from "../../src/config/flags.js";
-import { parseRunConfig, runFlags } from "../../src/config/run-config.js";
-import { CtrwatchError } from "../../src/errors.js";
-import { createLogger } from "../../src/log.js";
+import { envName, parseFlags } from "../../../src/config/flags.js";
+import { parseRunConfig, runFlags } from "../../../src/config/run-config.js";
+import { CtrwatchError } from "../../../src/errors.js";
+import { createLogger } from "../../../src/log.js";
 
 test("flag beats environment beats default", (t) => {
   t.like(parseRunConfig([], {}), { containerdSocket: "/run/containerd/containerd.sock", namespace: "k8s.io" });

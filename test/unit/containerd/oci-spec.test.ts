@@ -1,6 +1,6 @@
 import test from "ava";
-import { decodeOciSpec, OCI_SPEC_TYPE_URL } from "../../src/containerd/oci-spec.js";
-import { CtrwatchError } from "../../src/errors.js";
+import { decodeOciSpec, OCI_SPEC_TYPE_URL } from "../../../src/containerd/oci-spec.js";
+import { CtrwatchError } from "../../../src/errors.js";
 
 const any = (json: string, typeUrl = OCI_SPEC_TYPE_URL) => ({ type_url: typeUrl, value: Buffer.from(json) });
 

@@ -1,13 +1,13 @@
 import { readFileSync } from "node:fs";
 import test from "ava";
-import { formatDuration, parseDuration } from "../../src/api/duration.js";
-import { isLoopback, isLoopbackHostHeader, parseListenAddress } from "../../src/api/listen-address.js";
-import { parseTarget, queryParams, validId } from "../../src/api/request-target.js";
-import { matchRoute, routes } from "../../src/api/routes.js";
-import { resolveGroup } from "../../src/api/unix-socket.js";
-import { workspaceTable } from "../../src/cli/client-commands.js";
-import { CtrwatchError } from "../../src/errors.js";
-import type { Workspace } from "../../src/index/types.js";
+import { formatDuration, parseDuration } from "../../../src/api/duration.js";
+import { isLoopback, isLoopbackHostHeader, parseListenAddress } from "../../../src/api/listen-address.js";
+import { parseTarget, queryParams, validId } from "../../../src/api/request-target.js";
+import { matchRoute, routes } from "../../../src/api/routes.js";
+import { resolveGroup } from "../../../src/api/unix-socket.js";
+import { workspaceTable } from "../../../src/cli/client-commands.js";
+import { CtrwatchError } from "../../../src/errors.js";
+import type { Workspace } from "../../../src/index/types.js";
 
 const code = (t: { throws: (fn: () => unknown, e: object) => unknown }, fn: () => unknown) =>
   (t.throws(fn, { instanceOf: CtrwatchError }) as CtrwatchError | undefined)?.code;
@@ -110,7 +110,7 @@ test("routes match exactly: no trailing slash, no extra segments", (t) => {
 });
 
 test("every registered route is documented in docs/openapi.json, and nothing else", (t) => {
-  const doc = JSON.parse(readFileSync(new URL("../../docs/openapi.json", import.meta.url), "utf8")) as {
+  const doc = JSON.parse(readFileSync(new URL("../../../docs/openapi.json", import.meta.url), "utf8")) as {
     paths: Record<
       string,
       { get?: { parameters?: { name: string; in: string }[]; responses: Record<string, unknown> } }

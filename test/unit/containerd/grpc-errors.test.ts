@@ -1,7 +1,7 @@
 import { Metadata, type ServiceError, status } from "@grpc/grpc-js";
 import test from "ava";
-import { fromGrpcError, grpcStatusOf } from "../../src/containerd/grpc-errors.js";
-import { CtrwatchError, type ErrorCode } from "../../src/errors.js";
+import { fromGrpcError, grpcStatusOf } from "../../../src/containerd/grpc-errors.js";
+import { CtrwatchError, type ErrorCode } from "../../../src/errors.js";
 
 function serviceError(code: status, details: string): ServiceError {
   return Object.assign(new Error(`${code} ${status[code]}: ${details}`), { code, details, metadata: new Metadata() });

@@ -1,5 +1,11 @@
 import test from "ava";
-import { fromRfc3339, fromWireTimestamp, nanosToSeconds, toHrTime, toRfc3339 } from "../../src/containerd/timestamp.js";
+import {
+  fromRfc3339,
+  fromWireTimestamp,
+  nanosToSeconds,
+  toHrTime,
+  toRfc3339,
+} from "../../../src/containerd/timestamp.js";
 
 test("a wire timestamp keeps every nanosecond", (t) => {
   t.is(fromWireTimestamp({ seconds: 1795785059, nanos: 840517904 }), 1795785059840517904n);

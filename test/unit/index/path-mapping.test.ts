@@ -1,7 +1,7 @@
 import test from "ava";
 import fc from "fast-check";
-import { CtrwatchError } from "../../src/errors.js";
-import { PathMapping } from "../../src/index/path-mapping.js";
+import { CtrwatchError } from "../../../src/errors.js";
+import { PathMapping } from "../../../src/index/path-mapping.js";
 
 test("the longest matching node prefix wins", (t) => {
   const mapping = PathMapping.parse(["/var/lib=/host/lib", "/var/lib/containerd=/ctr", "/run=/host/run"]);
@@ -73,7 +73,7 @@ test("property: a mapped path is the normalised node path, or lies inside its ma
 test("a mapped path that a symlink leads out of its folder is refused", async (t) => {
   const { mkdtemp, mkdir, symlink, rm } = await import("node:fs/promises");
   const os = await import("node:os");
-  const { PathChecker } = await import("../../src/watcher/task-paths.js");
+  const { PathChecker } = await import("../../../src/watcher/task-paths.js");
   const local = await mkdtemp(`${os.tmpdir()}/ctrwatch-map-`);
   t.teardown(() => rm(local, { recursive: true, force: true }));
   await mkdir(`${local}/task/rootfs`, { recursive: true });

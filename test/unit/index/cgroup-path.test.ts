@@ -1,5 +1,5 @@
 import test from "ava";
-import { cgroupPathOf, expandSlice } from "../../src/index/cgroup-path.js";
+import { cgroupPathOf, expandSlice } from "../../../src/index/cgroup-path.js";
 
 const U = "8b9d6ce6_4a4e_4b4f_9d7e_1f2a3b4c5d6e";
 const C = "4f1c2b3a9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e0d9c8b7a6f5e4d3c2b";

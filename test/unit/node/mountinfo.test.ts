@@ -6,7 +6,7 @@ import {
   splitMountOptions,
   unescapeMountField,
   upperdirOf,
-} from "../../src/node/mountinfo.js";
+} from "../../../src/node/mountinfo.js";
 
 test("parses the proc(5) example line", (t) => {
   t.deepEqual(parseMountInfoLine("36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue"), {

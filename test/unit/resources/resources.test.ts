@@ -1,14 +1,14 @@
 import { readFileSync } from "node:fs";
 import type os from "node:os";
 import test from "ava";
-import { sortRows, type TopRow } from "../../src/cli/top.js";
-import { containerdRoot } from "../../src/containerd/client.js";
-import { CtrwatchError } from "../../src/errors.js";
-import type { Workspace } from "../../src/index/types.js";
-import { UsageDecoder } from "../../src/resources/container-usage.js";
-import { cpuBusyShare, filesystemOf } from "../../src/resources/node-metrics.js";
+import { sortRows, type TopRow } from "../../../src/cli/top.js";
+import { containerdRoot } from "../../../src/containerd/client.js";
+import { CtrwatchError } from "../../../src/errors.js";
+import type { Workspace } from "../../../src/index/types.js";
+import { UsageDecoder } from "../../../src/resources/container-usage.js";
+import { cpuBusyShare, filesystemOf } from "../../../src/resources/node-metrics.js";
 
-const fixtures = JSON.parse(readFileSync(new URL("../fixtures/task-metrics.json", import.meta.url), "utf8")) as {
+const fixtures = JSON.parse(readFileSync(new URL("../../fixtures/task-metrics.json", import.meta.url), "utf8")) as {
   v1: { typeUrl: string; base64: string };
   v2: { typeUrl: string; base64: string };
 };

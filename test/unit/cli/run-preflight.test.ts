@@ -9,8 +9,8 @@ import os from "node:os";
 import path from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import test, { type ExecutionContext } from "ava";
-import { containerdRoot } from "../../src/containerd/client.js";
-import { CtrwatchProcess, runCtrwatch } from "../harness/ctrwatch.js";
+import { containerdRoot } from "../../../src/containerd/client.js";
+import { CtrwatchProcess, runCtrwatch } from "../../harness/ctrwatch.js";
 
 async function tempDir(t: { teardown(fn: () => Promise<void>): void }): Promise<string> {
   const dir = await mkdtemp(path.join(os.tmpdir(), "ctrwatch-preflight-"));
