@@ -21,6 +21,8 @@
  * every child knows before the root is emitted. Spans are handed to the SDK's span processor finished, with those IDs
  * and times. Startup spans and the readiness sample refer to the first start of a workspace container in the
  * sandbox; every workspace container that stops gets its own workspace.stop.
+ *
+ * Longer than most files here: each span's start-and-end rule and the one place that builds spans read best together.
  */
 import { type Attributes, SpanKind, SpanStatusCode, TraceFlags } from "@opentelemetry/api";
 import type { Resource } from "@opentelemetry/resources";
