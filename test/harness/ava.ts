@@ -1,5 +1,5 @@
 import type { ExecutionContext, TestFn } from "ava";
-import { PrivateContainerd } from "./containerd.js";
+import { PrivateContainerd, type StartOptions } from "./containerd.js";
 import { Kubelet } from "./kubelet.js";
 import { integrationTest } from "./prerequisites.js";
 
@@ -12,10 +12,13 @@ export interface ContainerdContext {
  * One private containerd (and a kubelet playing against it) for a whole test file, torn down after it however its
  * tests end. Skips (or, under CI=true, fails) when the machine cannot run containerd.
  */
-export function withContainerd<Context extends ContainerdContext>(test: TestFn<Context>): TestFn<Context> {
+export function withContainerd<Context extends ContainerdContext>(
+  test: TestFn<Context>,
+  options: StartOptions = {},
+): TestFn<Context> {
   const integration = integrationTest(test);
   integration.before(async (t) => {
-    t.context.containerd = await PrivateContainerd.start();
+    t.context.containerd = await PrivateContainerd.start(options);
     t.context.kubelet = new Kubelet(t.context.containerd);
   });
   integration.after.always(async (t) => {

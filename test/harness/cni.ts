@@ -104,6 +104,18 @@ export class SlowCni {
     await rename(partial, this.delayFile); // the plugin never reads half a number
   }
 
+  /**
+   * Holds every ADD after its delay until `release()` (at most 2 minutes): the network setup of a pod stays under
+   * way, however slow the machine, until the test has done what must happen meanwhile.
+   */
+  async hold(): Promise<void> {
+    await writeFile(path.join(this.stateDir, "hold"), "");
+  }
+
+  async release(): Promise<void> {
+    await rm(path.join(this.stateDir, "hold"), { force: true });
+  }
+
   async delayMs(): Promise<number> {
     return Number((await readFile(this.delayFile, "utf8").catch(() => "0")).trim()) || 0;
   }

@@ -34,6 +34,8 @@ export interface StartOptions {
    * run with `network: "pod"`; exposed as `containerd.cni`. Without it pods must use the host network.
    */
   readonly cni?: boolean | { readonly delayMs?: number };
+  /** containerd's own Prometheus metrics (`[metrics] address`, e.g. `127.0.0.1:PORT`): what it served, counted. */
+  readonly metricsAddress?: string;
 }
 
 /** containerd's version, from its Version API. */
@@ -106,7 +108,7 @@ export class PrivateContainerd {
         { delayMs },
       );
     }
-    await containerd.writeConfig();
+    await containerd.writeConfig(options.metricsAddress);
     await containerd.launch();
     if (options.importImage !== false) await containerd.importTestImage();
     return containerd;
@@ -249,7 +251,7 @@ export class PrivateContainerd {
     for (const id of containers) await this.ctr(["containers", "delete", id], namespace).catch(() => {});
   }
 
-  private async writeConfig(): Promise<void> {
+  private async writeConfig(metricsAddress: string | undefined): Promise<void> {
     const d = this.dir;
     for (const sub of ["cni/bin", "cni/conf", "runc", "opt"]) await mkdir(path.join(d, sub), { recursive: true });
     const cri = `plugins."io.containerd.grpc.v1.cri"`;
@@ -286,7 +288,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
     runtime_type = "io.containerd.runc.v2"
   [${cri}.containerd.runtimes.runc.options]
     Root = "${this.runcRoot}"
-`,
+${metricsAddress ? `\n[metrics]\n  address = "${metricsAddress}"\n` : ""}`,
     );
   }
 

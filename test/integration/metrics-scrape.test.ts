@@ -8,7 +8,7 @@
  */
 import { execFile, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { mkdtemp, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -16,7 +16,6 @@ import { promisify } from "node:util";
 import anyTest, { type ExecutionContext, type TestFn } from "ava";
 import { type ContainerdContext, eventually, withContainerd } from "../harness/ava.js";
 import { freePort, locateBackend, Prometheus } from "../harness/backends.js";
-import { PrivateContainerd } from "../harness/containerd.js";
 import { CtrwatchProcess, repoRoot, runCtrwatch } from "../harness/ctrwatch.js";
 import { get, raw } from "../harness/http.js";
 import type { Pod } from "../harness/kubelet.js";
@@ -25,18 +24,8 @@ import { OtlpCollector } from "../harness/otlp-collector.js";
 const execFileAsync = promisify(execFile);
 
 // containerd's own count of the gRPC calls it served (grpc_server_handled_total on its metrics address) is the
-// honest measure of what ctrwatch asks of it. The harness writes containerd's config; this file adds a [metrics]
-// section to it, for this file's containerd only (ava runs each file in a process of its own).
+// honest measure of what ctrwatch asks of it.
 const containerdMetricsPort = await freePort();
-{
-  const prototype = PrivateContainerd.prototype as unknown as { writeConfig(): Promise<void>; configPath: string };
-  const writeConfig = prototype.writeConfig;
-  prototype.writeConfig = async function (this: PrivateContainerd) {
-    await writeConfig.call(this);
-    const config = await readFile(this.configPath, "utf8");
-    await writeFile(this.configPath, `${config}\n[metrics]\n  address = "127.0.0.1:${containerdMetricsPort}"\n`);
-  };
-}
 
 interface Context extends ContainerdContext {
   collector: OtlpCollector;
@@ -45,7 +34,7 @@ interface Context extends ContainerdContext {
   workspace: Pod;
 }
 
-const test = withContainerd(anyTest as TestFn<Context>);
+const test = withContainerd(anyTest as TestFn<Context>, { metricsAddress: `127.0.0.1:${containerdMetricsPort}` });
 const NODE = "node-under-test";
 /** What Prometheus 3.5 sent as Accept (no protobuf served here, so OpenMetrics 1.0 is the answer). */
 const PROMETHEUS_ACCEPT =

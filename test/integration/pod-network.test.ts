@@ -109,8 +109,9 @@ test.serial("readiness and the root include the pod's network setup, from the po
   t.teardown(() => kubelet.removePod(pod));
   const id = await kubelet.runContainer(pod, { network: "pod" });
 
-  const spans = await collector.waitForSpans((all) =>
-    all.some((s) => s.traceId === traceIdOf(instanceId) && s.name === "workspace.startup"),
+  const spans = await collector.waitForSpans(
+    (all) => all.some((s) => s.traceId === traceIdOf(instanceId) && s.name === "workspace.startup"),
+    60_000,
   );
   const byName = new Map(spans.filter((s) => s.traceId === traceIdOf(instanceId)).map((s) => [s.name, s]));
   const root = byName.get("workspace.startup");
@@ -148,12 +149,17 @@ test.serial("readiness and the root include the pod's network setup, from the po
     (await t.context.client.getContainer(pod.id)).createdAt ?? 0n,
     "timestamps.sandboxContainerCreated",
   );
-  const readiness = await eventually(t, "the readiness sample", () => {
-    const point = collector
-      .latestMetric("ctrwatch.workspace.readiness.duration")
-      ?.points.find((p) => p.attributes["k8s.namespace.name"] === "default");
-    return point?.count ? point : undefined;
-  });
+  const readiness = await eventually(
+    t,
+    "the readiness sample",
+    () => {
+      const point = collector
+        .latestMetric("ctrwatch.workspace.readiness.duration")
+        ?.points.find((p) => p.attributes["k8s.namespace.name"] === "default");
+      return point?.count ? point : undefined;
+    },
+    60_000,
+  );
   t.true((readiness.sum ?? 0) >= DELAY_MS / 1000, `the readiness sample (${readiness.sum} s) holds it`);
   t.truthy(await kubelet.stopContainer(id).then(() => true));
 });
@@ -162,7 +168,9 @@ test.serial("ctrwatch restarted during the network setup and after it: one root,
   const { kubelet, collector, containerd } = t.context;
   const cni = containerd.cni;
   if (!cni) throw new Error("the private containerd has no CNI network");
-  await cni.setDelayMs(2_500);
+  await cni.setDelayMs(DELAY_MS);
+  await cni.hold(); // the network setup lasts until the second process follows containerd, however slow the machine
+  t.teardown(() => cni.release());
   const first = startCtrwatch(t, "first");
   await ready(first);
   const instanceId = "net-restart-1";
@@ -173,10 +181,12 @@ test.serial("ctrwatch restarted during the network setup and after it: one root,
   await first.kill();
   const second = startCtrwatch(t, "second");
   await ready(second);
+  await cni.release();
   const pod = await creating;
   t.teardown(() => kubelet.removePod(pod));
-  await collector.waitForSpans((all) =>
-    all.some((s) => s.traceId === traceIdOf(instanceId) && s.name === "sandbox.start"),
+  await collector.waitForSpans(
+    (all) => all.some((s) => s.traceId === traceIdOf(instanceId) && s.name === "sandbox.start"),
+    60_000,
   );
   const seenLive = await workspace(second, instanceId);
   await second.kill();
@@ -188,8 +198,9 @@ test.serial("ctrwatch restarted during the network setup and after it: one root,
   t.is(listed.timestamps.sandboxCreated, seenLive.timestamps.sandboxCreated, "a list finds the same pod start");
   await kubelet.startContainer(id);
 
-  const all = await collector.waitForSpans((spans) =>
-    spans.some((s) => s.traceId === traceIdOf(instanceId) && s.name === "workspace.startup"),
+  const all = await collector.waitForSpans(
+    (spans) => spans.some((s) => s.traceId === traceIdOf(instanceId) && s.name === "workspace.startup"),
+    60_000,
   );
   const mine = all.filter((s) => s.traceId === traceIdOf(instanceId));
   const roots = mine.filter((s) => s.name === "workspace.startup");

@@ -289,6 +289,11 @@ test.serial("a sandbox removed before its workspace started ends the root with s
   await ready(ctrwatch);
   const pod = await kubelet.runPod({ workspace: { instanceId: "otel-abort-1" } });
   await kubelet.createContainer(pod);
+  // Removed once ctrwatch knows the container (its Containers/Get answers NotFound for one removed already).
+  await eventually(t, "the workspace creating", async () => {
+    const reply = await get({ socketPath: ctrwatch.apiSocket ?? "" }, "/v1/workspaces/otel-abort-1");
+    return (reply.json as { state?: string }).state === "creating" ? true : undefined;
+  });
   await kubelet.removePod(pod);
   const spans = await collector.waitForSpans((all) =>
     all.some((s) => s.traceId === traceIdOf("otel-abort-1") && s.name === "workspace.startup"),

@@ -5,6 +5,8 @@
 #
 # Its folder comes from SLOW_CNI_DIR (set by the wrapper the harness writes into the CNI bin_dir):
 #   $SLOW_CNI_DIR/delay-ms          milliseconds ADD waits before answering, read at each ADD (missing: 0)
+#   $SLOW_CNI_DIR/hold              while it exists, ADD keeps waiting after the delay (at most 2 minutes): a test holds
+#                                   a pod's network setup until it has done what it must do meanwhile
 #   $SLOW_CNI_DIR/markers/ID.add    written (atomically) when ADD starts, before the delay: "network setup under way"
 #   $SLOW_CNI_DIR/markers/ID.done   written just before ADD answers
 #   $SLOW_CNI_DIR/markers/ID.del    written at each DEL
@@ -50,6 +52,11 @@ ADD)
   if [ "$delay" -gt 0 ]; then
     sleep "$((delay / 1000)).$(printf '%03d' $((delay % 1000)))"
   fi
+  waited=0
+  while [ -e "$dir/hold" ] && [ "$waited" -lt 2400 ]; do
+    sleep 0.05
+    waited=$((waited + 1))
+  done
   marker done
   printf '{"cniVersion":"1.0.0","interfaces":[{"name":%s,"sandbox":%s}],"ips":[{"interface":0,"address":"127.0.0.2/8"}],"dns":{}}\n' \
     "$(json_string "${CNI_IFNAME:-eth0}")" "$(json_string "${CNI_NETNS:-}")"
