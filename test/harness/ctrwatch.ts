@@ -5,6 +5,7 @@ import { rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { get } from "./http.js";
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const entry = path.join(repoRoot, "src/cli/main.ts");
@@ -109,6 +110,18 @@ export class CtrwatchProcess {
       this.waiters.add(check);
       check();
     });
+  }
+
+  /** Resolves once the daemon synced with containerd and its API answers /readyz with 200. */
+  async ready(timeoutMs = 60_000): Promise<void> {
+    await this.waitForLog(/synced with containerd/, timeoutMs);
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const reply = await get({ socketPath: this.apiSocket ?? "" }, "/readyz").catch(() => undefined);
+      if (reply?.status === 200) return;
+      if (Date.now() > deadline) throw new Error(`/readyz did not answer 200 within ${timeoutMs} ms:\n${this.stderr}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
   }
 
   signal(signal: NodeJS.Signals): void {

@@ -56,15 +56,6 @@ function startCtrwatch(t: ExecutionContext<Context>, process: string): CtrwatchP
   return ctrwatch;
 }
 
-async function ready(ctrwatch: CtrwatchProcess): Promise<void> {
-  await ctrwatch.waitForLog(/synced with containerd/);
-  for (;;) {
-    const reply = await get({ socketPath: ctrwatch.apiSocket ?? "" }, "/readyz").catch(() => undefined);
-    if (reply?.status === 200) return;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 interface ApiWorkspace {
   readonly timestamps: Record<string, string>;
   readonly readinessSeconds: number | null;
@@ -103,7 +94,7 @@ test.serial("readiness and the root include the pod's network setup, from the po
   const { kubelet, collector, containerd } = t.context;
   await containerd.cni?.setDelayMs(DELAY_MS);
   const ctrwatch = startCtrwatch(t, "one");
-  await ready(ctrwatch);
+  await ctrwatch.ready();
   const instanceId = "net-slow-1";
   const pod = await kubelet.runPod({ network: "pod", workspace: { instanceId } });
   t.teardown(() => kubelet.removePod(pod));
@@ -172,7 +163,7 @@ test.serial("ctrwatch restarted during the network setup and after it: one root,
   await cni.hold(); // the network setup lasts until the second process follows containerd, however slow the machine
   t.teardown(() => cni.release());
   const first = startCtrwatch(t, "first");
-  await ready(first);
+  await first.ready();
   const instanceId = "net-restart-1";
   const uid = "6a1d7c4e-0b9f-4f43-9d55-2f7a8c1e0d21";
   const creating = kubelet.runPod({ network: "pod", uid, workspace: { instanceId } });
@@ -180,7 +171,7 @@ test.serial("ctrwatch restarted during the network setup and after it: one root,
   await cni.waitForAdd((marker) => marker.podUid === uid);
   await first.kill();
   const second = startCtrwatch(t, "second");
-  await ready(second);
+  await second.ready();
   await cni.release();
   const pod = await creating;
   t.teardown(() => kubelet.removePod(pod));
@@ -193,7 +184,7 @@ test.serial("ctrwatch restarted during the network setup and after it: one root,
 
   const id = await kubelet.createContainer(pod, { network: "pod" });
   const third = startCtrwatch(t, "third");
-  await ready(third);
+  await third.ready();
   const listed = await workspace(third, instanceId);
   t.is(listed.timestamps.sandboxCreated, seenLive.timestamps.sandboxCreated, "a list finds the same pod start");
   await kubelet.startContainer(id);

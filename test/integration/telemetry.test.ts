@@ -59,16 +59,6 @@ function startCtrwatch(
   return ctrwatch;
 }
 
-/** Waits until the daemon answers /readyz with 200. */
-async function ready(ctrwatch: CtrwatchProcess): Promise<void> {
-  await ctrwatch.waitForLog(/synced with containerd/);
-  for (;;) {
-    const reply = await get({ socketPath: ctrwatch.apiSocket ?? "" }, "/readyz").catch(() => undefined);
-    if (reply?.status === 200) return;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 /** containerd's envelope timestamp of `topic` for container `id`. */
 function envelope(events: CtrEvents, topic: string, id: string): Promise<CtrEvent> {
   return events
@@ -98,7 +88,7 @@ test.serial(
   async (t) => {
     const { kubelet, collector, events, client } = t.context;
     const ctrwatch = startCtrwatch(t);
-    await ready(ctrwatch);
+    await ctrwatch.ready();
     const instanceId = "otel-start-1";
     const pod = await kubelet.runPod({ workspace: { instanceId, workspaceId: "ws-otel", ownerId: "owner-otel" } });
     t.teardown(() => kubelet.removePod(pod));
@@ -239,7 +229,7 @@ test.serial(
 test.serial("stop and remove: workspace.stop in the same trace with the exit code; OOM kills are errors", async (t) => {
   const { kubelet, collector, events } = t.context;
   const ctrwatch = startCtrwatch(t);
-  await ready(ctrwatch);
+  await ctrwatch.ready();
 
   const pod = await kubelet.runPod({ workspace: { instanceId: "otel-stop-1" } });
   const id = await kubelet.runContainer(pod);
@@ -286,7 +276,7 @@ test.serial("stop and remove: workspace.stop in the same trace with the exit cod
 test.serial("a sandbox removed before its workspace started ends the root with startup_aborted", async (t) => {
   const { kubelet, collector } = t.context;
   const ctrwatch = startCtrwatch(t);
-  await ready(ctrwatch);
+  await ctrwatch.ready();
   const pod = await kubelet.runPod({ workspace: { instanceId: "otel-abort-1" } });
   await kubelet.createContainer(pod);
   // Removed once ctrwatch knows the container (its Containers/Get answers NotFound for one removed already).
@@ -320,7 +310,7 @@ test.serial(
     const { kubelet, collector } = t.context;
     const instanceId = "otel-restart-1";
     const first = startCtrwatch(t, { OTEL_SERVICE_NAME: "ctrwatch-restart-test" });
-    await ready(first);
+    await first.ready();
     const pod = await kubelet.runPod({ namespace: "restart-ns", workspace: { instanceId } });
     t.teardown(() => kubelet.removePod(pod));
     await collector.waitForSpans((all) =>
@@ -330,7 +320,7 @@ test.serial(
     const id = await kubelet.createContainer(pod);
 
     const second = startCtrwatch(t, { OTEL_SERVICE_NAME: "ctrwatch-restart-test" });
-    await ready(second);
+    await second.ready();
     await kubelet.startContainer(id);
     const spans = await collector.waitForSpans((all) =>
       all.some((s) => s.traceId === traceIdOf(instanceId) && s.name === "workspace.startup"),
@@ -363,7 +353,7 @@ test.serial(
     // Started after the pod was running: no startup span, no sample.
     await second.kill();
     const third = startCtrwatch(t, { OTEL_SERVICE_NAME: "ctrwatch-restart-test" });
-    await ready(third);
+    await third.ready();
     const before = spansOf(collector, instanceId).length;
     await collector.waitForMetricExport((e) => e.metrics.some((m) => m.name === "ctrwatch.workspace.count"), 10_000);
     t.is(spansOf(collector, instanceId).length, before);
@@ -382,7 +372,7 @@ test.serial(
   async (t) => {
     const { kubelet, collector } = t.context;
     const ctrwatch = startCtrwatch(t);
-    await ready(ctrwatch);
+    await ctrwatch.ready();
     const socketPath = ctrwatch.apiSocket ?? "";
     const rss = () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${ctrwatch.pid}/status`, "utf8"))?.[1] ?? 0);
     const rssBefore = rss();
@@ -433,7 +423,7 @@ test.serial("no endpoint: nothing is exported, the daemon says so once, and the 
     OTEL_EXPORTER_OTLP_ENDPOINT: "",
   });
   t.teardown(() => ctrwatch.kill());
-  await ready(ctrwatch);
+  await ctrwatch.ready();
   t.is(ctrwatch.stderr.split("\n").filter((l) => l.includes("no OTLP endpoint is set")).length, 1);
   const pod = await kubelet.runPod({ workspace: { instanceId: "otel-none-1" } });
   t.teardown(() => kubelet.removePod(pod));
