@@ -1,0 +1,221 @@
+#!/usr/bin/env bash
+# Runs the cgroup v2 tests (test/guest/, see docs/cgroup-v2.md) in a qemu guest and prints their TAP on stdout, one
+# line per guest test as ava reports it inside, then timing comments; progress goes to stderr. Exit 0 when every guest
+# test passed (or the guest was skipped), 1 otherwise.
+#
+#   scripts/guest/run.sh                      # NODE: the node first on PATH goes into the guest
+#   CTRWATCH_GUEST_ACCEL=tcg scripts/guest/run.sh
+#
+# Environment: CTRWATCH_CACHE (default /var/cache/ctrwatch; the guest's parts are cached in its guest/ folder),
+# CTRWATCH_GUEST_ACCEL auto|kvm|tcg (auto: KVM when /dev/kvm works, which a boot marker proves within
+# CTRWATCH_GUEST_KVM_PROBE_S seconds (default 20), else TCG), CTRWATCH_GUEST_TIMEOUT_S (default 900),
+# CTRWATCH_GUEST_MEMORY_MB (default 3072), CTRWATCH_GUEST_KEEP=1 keeps the run folder (console log, TAP).
+# Where qemu cannot run the guest, one TAP line says why: `# SKIP` normally, `not ok` under CI=true.
+set -uo pipefail
+
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+here=$repo/scripts/guest
+cache=${CTRWATCH_CACHE:-/var/cache/ctrwatch}/guest
+accel=${CTRWATCH_GUEST_ACCEL:-auto}
+timeout_s=${CTRWATCH_GUEST_TIMEOUT_S:-900}
+probe_s=${CTRWATCH_GUEST_KVM_PROBE_S:-20}
+memory_mb=${CTRWATCH_GUEST_MEMORY_MB:-3072}
+start=$SECONDS
+
+log() { echo "guest: $*" >&2; }
+
+# One TAP line for a guest that could not run: a failure under CI=true, a skip elsewhere.
+unavailable() {
+  echo "TAP version 13"
+  if [[ ${CI:-} == true ]]; then
+    echo "not ok 1 - cgroup v2 guest: $1"
+    echo "1..1"
+    exit 1
+  fi
+  echo "ok 1 - cgroup v2 guest # SKIP $1"
+  echo "1..1"
+  exit 0
+}
+
+[[ $(id -u) == 0 ]] || unavailable "needs root (the guest's parts are built from Debian packages into $cache)"
+if ! command -v qemu-system-x86_64 >/dev/null; then
+  if [[ ${CI:-} == true ]]; then
+    log "installing qemu-system-x86"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-system-x86 >/dev/null 2>&1 ||
+      unavailable "qemu-system-x86_64 is missing and apt-get install qemu-system-x86 failed"
+  else
+    unavailable "qemu-system-x86_64 is missing (apt-get install qemu-system-x86)"
+  fi
+fi
+
+node_bin=$(command -v node) || unavailable "no node on PATH to put in the guest"
+[[ -d $repo/node_modules/ava ]] || unavailable "node_modules is missing (npm ci)"
+mkdir -p "$cache" || unavailable "cannot create $cache"
+build_err=$(mktemp)
+if ! base=$("$here/build.sh" "$node_bin" 2>"$build_err"); then
+  reason=$(cat "$build_err")
+  rm -f "$build_err"
+  unavailable "${reason:-scripts/guest/build.sh failed}"
+fi
+rm -f "$build_err"
+log "base: $base ($(tr '\n' ';' <"$base/key"))"
+
+work=$(mktemp -d /tmp/ctrwatch-guest-XXXXXX)
+qemu_pid=""
+cleanup() {
+  [[ -n $qemu_pid ]] && kill "$qemu_pid" 2>/dev/null
+  if [[ ${CTRWATCH_GUEST_KEEP:-} == 1 ]]; then log "kept $work"; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+
+# Makes an ext4 disk image $2 holding the folder $1 (sparse; room to spare for what the guest writes).
+make_disk() {
+  local size_mb=$(($(du -sm "$1" | cut -f1) * 13 / 10 + 256))
+  rm -f "$2" && truncate -s "${size_mb}M" "$2" &&
+    mkfs.ext4 -q -F -i 4096 -L "$3" -d "$1" "$2" 2>"$work/mkfs.log" ||
+    unavailable "mkfs.ext4 of the $3 disk failed: $(tail -n 3 "$work/mkfs.log" | tr '\n' ' ')"
+}
+
+# node_modules, without what only the host uses (linters, the type checker, the browser driver), is a disk of its
+# own, cached per installed lock file: the guest mounts it at /project/node_modules.
+deps_key=$( (cat "$repo/node_modules/.package-lock.json" 2>/dev/null || cat "$repo/package-lock.json") | sha256sum | cut -c1-16)
+deps_disk=$cache/deps-$deps_key.ext4
+if [[ ! -f $deps_disk ]]; then
+  mkdir -p "$work/deps/node_modules"
+  tar -C "$repo" -cf - --exclude=node_modules/@biomejs --exclude=node_modules/@typescript \
+    --exclude=node_modules/typescript --exclude=node_modules/playwright-core --exclude='node_modules/.cache' \
+    node_modules | tar -C "$work/deps" -xf - || unavailable "copying node_modules onto the guest's disk failed"
+  make_disk "$work/deps/node_modules" "$work/deps.ext4" ctrwatch-deps
+  mv "$work/deps.ext4" "$deps_disk"
+  rm -rf "$work/deps"
+  find "$cache" -maxdepth 1 -name 'deps-*.ext4' ! -name "deps-$deps_key.ext4" -mmin +1440 -delete 2>/dev/null || true
+  log "node_modules disk built ($deps_disk) in $((SECONDS - start)) s"
+fi
+
+# The project as the guest sees it at /project, a disk made at every run: its code and protos, the TypeScript compiled
+# to JavaScript beside it (the guest runs plain node, no tsx: see test/guest/ava.config.mjs), .guest-env.
+stage=$work/project
+mkdir -p "$stage/node_modules"
+tar -C "$repo" -cf - package.json tsconfig.json src test proto | tar -C "$stage" -xf - ||
+  unavailable "copying the project onto the guest's disk failed"
+if ! "$repo/node_modules/.bin/tsc" -p "$repo/test/guest/tsconfig.json" --outDir "$stage" >"$work/tsc.log" 2>&1; then
+  unavailable "tsc -p test/guest/tsconfig.json failed: $(head -n 5 "$work/tsc.log" | tr '\n' ' ')"
+fi
+{
+  printf 'export CI=%q CTRWATCH_GUEST=1\n' "${CI:-false}"
+  # The variables that steer the guest (see docs/cgroup-v2.md) travel along.
+  while IFS='=' read -r name value; do
+    printf 'export %s=%q\n' "$name" "$value"
+  done < <(env | grep -E '^CTRWATCH_GUEST_(TEST_[A-Z_]+|COMMAND)=' || true)
+} >"$stage/.guest-env"
+make_disk "$stage" "$work/project.ext4" ctrwatch-project
+rm -rf "$stage"
+log "project disk packed in $((SECONDS - start)) s"
+
+kernel_args="console=ttyS0,115200 panic=-1 quiet loglevel=4 cgroup_no_v1=all mitigations=off random.trust_cpu=on"
+# Starts qemu in the background with accelerator $1; sets qemu_pid.
+boot() {
+  local how=$1 cpu
+  : >"$work/console.log"
+  : >"$work/results.tap"
+  case $how in
+  kvm) set -- -accel kvm -cpu host ;;
+  tcg) set -- -accel tcg,thread=multi -cpu max ;;
+  esac
+  qemu-system-x86_64 "$@" -smp 2 -m "$memory_mb" -nodefaults -nic none -display none -monitor none -no-reboot \
+    -kernel "$base/vmlinuz" -initrd "$base/initrd.cpio" -append "$kernel_args" \
+    -drive "file=$base/root.ext4,if=virtio,format=raw,snapshot=on" \
+    -drive "file=$work/project.ext4,if=virtio,format=raw" \
+    -drive "file=$deps_disk,if=virtio,format=raw,snapshot=on" \
+    -serial "file:$work/console.log" -serial "file:$work/results.tap" >"$work/qemu.log" 2>&1 &
+  qemu_pid=$!
+  boot_started=$SECONDS
+}
+
+# Waits up to $1 s for the guest's first line; 0 when it came.
+wait_for_init() {
+  local deadline=$((SECONDS + $1))
+  while ((SECONDS < deadline)); do
+    grep -q 'ctrwatch-guest: init' "$work/console.log" 2>/dev/null && return 0
+    kill -0 "$qemu_pid" 2>/dev/null || return 1
+    sleep 0.2
+  done
+  return 1
+}
+
+# KVM is tried once per host kernel and qemu version: nested KVM that hangs the guest is remembered for a day.
+verdict_file=$cache/kvm-verdict-$(uname -r)-$(qemu-system-x86_64 --version | awk '{ print $4; exit }')
+chosen=tcg
+if [[ $accel == kvm || $accel == auto ]]; then
+  if [[ ! -r /dev/kvm || ! -w /dev/kvm ]]; then
+    [[ $accel == kvm ]] && unavailable "CTRWATCH_GUEST_ACCEL=kvm but /dev/kvm is not usable"
+    log "no usable /dev/kvm: TCG"
+  elif [[ $accel == auto && -n $(find "$verdict_file" -mmin -1440 2>/dev/null) ]]; then
+    log "KVM hung the guest here before ($(cat "$verdict_file")): TCG"
+  else
+    boot kvm
+    if wait_for_init "$probe_s"; then
+      chosen=kvm
+    else
+      kill "$qemu_pid" 2>/dev/null
+      wait "$qemu_pid" 2>/dev/null
+      qemu_pid=""
+      last=$(tr -d '\r' <"$work/console.log" | grep -v '^$' | tail -n 1)
+      echo "no init line within ${probe_s} s under KVM; last console line: ${last:-none}" >"$verdict_file"
+      [[ $accel == kvm ]] && unavailable "the guest did not reach init under KVM within ${probe_s} s (${last:-no console output})"
+      log "the guest did not reach init under KVM within ${probe_s} s (last console line: ${last:-none}): TCG"
+    fi
+  fi
+fi
+if [[ $chosen == tcg ]]; then
+  boot tcg
+  wait_for_init 120 || log "no init line within 120 s under TCG"
+fi
+log "booted under $chosen; TAP follows"
+
+# The guest's TAP, relayed live. The guest writes a last comment line when ava has exited.
+tail -n +1 -f --pid="$qemu_pid" "$work/results.tap" 2>/dev/null | tr -d '\r' &
+relay_pid=$!
+deadline=$((boot_started + timeout_s))
+timed_out=false
+while kill -0 "$qemu_pid" 2>/dev/null; do
+  if ((SECONDS > deadline)); then
+    timed_out=true
+    kill "$qemu_pid" 2>/dev/null
+    break
+  fi
+  sleep 1
+done
+wait "$qemu_pid" 2>/dev/null
+qemu_pid=""
+wait "$relay_pid" 2>/dev/null
+ended=$SECONDS
+
+results=$(tr -d '\r' <"$work/results.tap")
+summary=$(grep -E '^# ctrwatch-guest: ava exited' <<<"$results" | tail -n 1)
+status=1
+count=$(grep -cE '^(not )?ok [0-9]+ ' <<<"$results")
+if [[ -z $summary ]]; then
+  # The guest ended (or was stopped) before ava did: one more failing line, with the console's tail.
+  why="the guest ended before its tests finished"
+  [[ $timed_out == true ]] && why="the guest did not finish within ${timeout_s} s"
+  echo "not ok $((count + 1)) - cgroup v2 guest: $why"
+  echo "  ---"
+  echo "  console: |"
+  tr -d '\r' <"$work/console.log" | tail -n 25 | sed 's/^/    /'
+  echo "  ..."
+  echo "1..$((count + 1))"
+else
+  [[ $summary =~ ava\ exited\ ([0-9]+) ]] && status=${BASH_REMATCH[1]}
+  ((status == 0)) || status=1
+fi
+# Host-side timings: boot and setup run until the guest's "setup done" line, the tests from there to power-off.
+setup_at=$(grep -oE 'setup done at [0-9.]+' <<<"$summary" | awk '{ print $4 }')
+tests_at=$(grep -oE 'tests done at [0-9.]+' <<<"$summary" | awk '{ print $4 }')
+echo "# guest: ${count} tests under ${chosen}; packing $((boot_started - start)) s, qemu ran $((ended - boot_started)) s" \
+  "(guest uptime: setup done at ${setup_at:-?} s, tests done at ${tests_at:-?} s); total $((ended - start)) s"
+if [[ $status != 0 ]]; then
+  log "console tail:"
+  tr -d '\r' <"$work/console.log" | tail -n 40 >&2
+fi
+exit "$status"
