@@ -188,8 +188,10 @@ export class WorkspaceIndex {
           entry.backfilled = true; // a step learned from a list, not seen
           if (entry.visible) {
             const change = touch(pending, entry);
-            for (const name of steps)
-              change.steps.push(stepOf(entry, container, name, timeOf(container, name), LISTED));
+            if (this.telling) {
+              for (const name of steps)
+                change.steps.push(stepOf(entry, container, name, timeOf(container, name), LISTED));
+            }
           }
         }
       }
@@ -353,6 +355,11 @@ export class WorkspaceIndex {
 
   // ---------------------------------------------------------------------------------------------- rules
 
+  /** Whether anyone listens: steps are built only for listeners (the watcher's hot path without telemetry). */
+  private get telling(): boolean {
+    return this.listeners.size > 0;
+  }
+
   private roleOf(container: ContainerRecord) {
     return classify(container, this.classifier).role;
   }
@@ -385,7 +392,10 @@ export class WorkspaceIndex {
       // The pod sandbox's record may be learned after its container (a Get that failed, a later list): fill it in.
       if (existing.sandboxRecordedAt === undefined && recordedAt !== undefined) {
         existing.sandboxRecordedAt = recordedAt;
-        if (existing.visible) touch(pending, existing).steps.push(sandboxRecorded(existing, report));
+        if (existing.visible) {
+          const change = touch(pending, existing);
+          if (this.telling) change.steps.push(sandboxRecorded(existing, report));
+        }
       }
       return;
     }
@@ -405,8 +415,11 @@ export class WorkspaceIndex {
     const entry = new WorkspaceEntry(facts, new TrackedContainer(record, seen), recordedAt);
     this.entries.set(entry.instanceId, entry);
     this.byContainerId.set(record.id, entry);
-    const steps = [stepOf(entry, entry.sandbox, "created", entry.sandbox.created, report)];
-    if (recordedAt !== undefined) steps.unshift(sandboxRecorded(entry, report));
+    const steps: ChangeStep[] = [];
+    if (this.telling) {
+      if (recordedAt !== undefined) steps.push(sandboxRecorded(entry, report));
+      steps.push(stepOf(entry, entry.sandbox, "created", entry.sandbox.created, report));
+    }
     pending.set(entry, { type: "added", steps });
   }
 
@@ -435,7 +448,7 @@ export class WorkspaceIndex {
     this.byContainerId.set(record.id, entry);
     const change = touch(pending, entry);
     if (wasDormant) change.type = "added";
-    change.steps.push(stepOf(entry, container, "created", container.created, report, current?.id));
+    if (this.telling) change.steps.push(stepOf(entry, container, "created", container.created, report, current?.id));
   }
 
   private ignore(
@@ -464,7 +477,7 @@ export class WorkspaceIndex {
       }
       const deleted = change ?? { type: "deleted", steps: [] };
       deleted.type = "deleted";
-      deleted.steps.push(stepOf(entry, container, "deleted", step, report));
+      if (this.telling) deleted.steps.push(stepOf(entry, container, "deleted", step, report));
       pending.set(entry, deleted);
     }
   }
@@ -494,7 +507,7 @@ export class WorkspaceIndex {
     } else if (wasVisible || change) {
       const deleted = change ?? { type: "deleted", steps: [] };
       deleted.type = "deleted";
-      if (step && report) deleted.steps.push(stepOf(entry, entry.sandbox, "deleted", step, report));
+      if (step && report && this.telling) deleted.steps.push(stepOf(entry, entry.sandbox, "deleted", step, report));
       pending.set(entry, deleted);
     }
   }
@@ -512,9 +525,11 @@ export class WorkspaceIndex {
     const container = entry.sandbox.id === containerId ? entry.sandbox : entry.container;
     if (!container || container.id !== containerId) return;
     if (update(container, entry) && entry.visible) {
+      const change = touch(pending, entry);
+      if (!this.telling) return;
       // An OOM kill has no step time of its own on the container: the event's is it.
       const time = name === "oom" ? { at: report.eventAt, seen: true } : timeOf(container, name);
-      touch(pending, entry).steps.push(stepOf(entry, container, name, time, report));
+      change.steps.push(stepOf(entry, container, name, time, report));
     }
   }
 
