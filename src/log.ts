@@ -1,5 +1,5 @@
 /**
- * Structured logging in the contract's two formats: `json` (one object a line, for log pipelines) and `text` (for
+ * Structured logging in two formats (README: `ctrwatch run`, `--log-format`): `json` (one object a line, for log pipelines) and `text` (for
  * people). Small on purpose: ctrwatch logs little, and a hand-written writer of two formats costs less than a
  * dependency and its transports.
  */

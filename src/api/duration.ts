@@ -1,5 +1,5 @@
 /**
- * The API's durations (contract): `^([0-9]+h)?([0-9]+m)?([0-9]+s)?([0-9]+ms)?$`, non-empty, or `0` (check once).
+ * The API's durations (README: The local API): `^([0-9]+h)?([0-9]+m)?([0-9]+s)?([0-9]+ms)?$`, non-empty, or `0` (check once).
  * No fractions, no signs, no exponents, each unit at most once and in that order.
  */
 import { CtrwatchError } from "../errors.js";

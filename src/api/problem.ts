@@ -1,6 +1,6 @@
 /**
  * The one place where ctrwatch's error codes become HTTP answers:
- * `{"error": {"code": "<code>", "message": "<one human sentence>"}}` with the contract's status.
+ * `{"error": {"code": "<code>", "message": "<one human sentence>"}}` with the status README's "The local API" gives it.
  */
 import { CtrwatchError, type ErrorCode } from "../errors.js";
 

@@ -4,7 +4,7 @@
  */
 import { CtrwatchError } from "../errors.js";
 
-/** containerd's identifier grammar, at most 76 characters (contract: Local API). */
+/** containerd's identifier grammar, at most 76 characters (README: The local API). */
 const ID = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 export const MAX_ID_LENGTH = 76;
 

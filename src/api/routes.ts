@@ -1,5 +1,5 @@
 /**
- * The API's routes (contract: Local API), as data: a path template, the query parameters it takes, and a handler.
+ * The API's routes (README: The local API), as data: a path template, the query parameters it takes, and a handler.
  * The OpenAPI document (docs/openapi.json) is checked against `routes` by a test.
  */
 import { toRfc3339 } from "../containerd/timestamp.js";

@@ -377,7 +377,7 @@ export class ApiServer {
     res.end(body);
   }
 
-  /** Requests the HTTP parser refuses never reach `handle`: answer them in the contract's form too. */
+  /** Requests the HTTP parser refuses never reach `handle`: answer them in the API's error form too. */
   private onClientError(error: NodeJS.ErrnoException, socket: Socket): void {
     if (!socket.writable || error.code === "ECONNRESET") {
       socket.destroy();

@@ -1,7 +1,7 @@
 /**
  * The embedded view served at `/` on the TCP listener: one self-contained page (no external assets — nodes often have
  * no internet) that follows `/v1/events` (no polling) and shows a live table of the workspaces and a startup waterfall
- * of the recent ones, one bar per phase of the contract's startup trace, slow ones marked.
+ * of the recent ones, one bar per phase of the startup trace (README: Telemetry), slow ones marked.
  */
 export const VIEW_CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'";
 

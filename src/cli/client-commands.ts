@@ -1,5 +1,5 @@
 /**
- * The client commands (contract: Command line): `ls`, `get`, `wait`, `container`. Each asks the daemon through its
+ * The client commands (README: `ctrwatch run`): `ls`, `get`, `wait`, `container`. Each asks the daemon through its
  * local API and prints plain output on stdout; failures become one line on stderr (see cli.ts).
  */
 import { formatDuration, parseDuration } from "../api/duration.js";

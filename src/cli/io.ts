@@ -5,7 +5,7 @@ export interface CommandIo {
   stderr(text: string): void;
 }
 
-/** The contract's exit codes. */
+/** The exit codes (README: The CLI): 0 ok, 1 error, 2 timeout or not found. */
 export const ExitCode = { Ok: 0, Error: 1, TimeoutOrNotFound: 2 } as const;
 
 export const processIo: CommandIo = {

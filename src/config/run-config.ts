@@ -1,4 +1,4 @@
-/** The configuration of `ctrwatch run`: its flags (contract: Command line) and their validation. */
+/** The configuration of `ctrwatch run`: its flags (README: `ctrwatch run`) and their validation. */
 
 import { parseDuration } from "../api/duration.js";
 import { type ListenAddress, parseListenAddress } from "../api/listen-address.js";

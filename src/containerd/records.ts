@@ -38,7 +38,7 @@ export interface ContainerRecord {
 
 /**
  * A pod sandbox as containerd 2.x's CRI records it in the sandbox store — before it sets up the pod's network and
- * creates the sandbox container, so its `createdAt` is the pod sandbox's start (contract: The workspace model).
+ * creates the sandbox container, so its `createdAt` is the pod sandbox's start (README: What it watches).
  */
 export interface SandboxRecord {
   /** The pod sandbox's ID, which is also its sandbox container's ID. */

@@ -1,5 +1,5 @@
 /**
- * Which containerd lines ctrwatch supports (contract: Command line): 1.6, 1.7 and 2.x, all on the API
+ * Which containerd lines ctrwatch supports (README: `ctrwatch run`): 1.6, 1.7 and 2.x, all on the API
  * `containerd.services.*.v1`, each proven in CI. 1.6 and 1.7 are past their end of life: they work the same, and the
  * daemon says so once at start.
  */

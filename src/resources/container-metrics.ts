@@ -1,5 +1,5 @@
 /**
- * Per-workspace resource metrics (contract: Telemetry, resource telemetry) as a MetricProducer: at each collection it
+ * Per-workspace resource metrics (README: Telemetry) as a MetricProducer: at each collection it
  * asks containerd for every indexed workspace container's usage and reports exactly those. A workspace that left the
  * index is simply not in the next collection — under cumulative temporality an SDK instrument would keep reporting
  * its last value for ever, which is why these are not instruments.

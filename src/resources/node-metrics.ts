@@ -1,5 +1,5 @@
 /**
- * The node's own load beside the workspaces' (contract: system.* instruments), read when a metric reader collects —
+ * The node's own load beside the workspaces' (README: Telemetry), read when a metric reader collects —
  * never on a timer of its own, and never on the path of containerd's events. Memory and the filesystem come from
  * systeminformation (asynchronous). CPU comes from Node's own `os.cpus()` and `os.loadavg()`: systeminformation's
  * `currentLoad` runs a shell *synchronously* on Linux (`cat /proc/stat | grep cpu`, ~100 ms of a blocked event loop

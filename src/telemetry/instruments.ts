@@ -1,5 +1,5 @@
 /**
- * The contract's lifecycle metrics. Histograms use kubelet's pod-startup buckets with finer steps below 0.5 s;
+ * The lifecycle metrics (README: Telemetry). Histograms use kubelet's pod-startup buckets with finer steps below 0.5 s;
  * counters and the workspace count are observed from the watcher's and the index's own state at each collection (no
  * work on the hot path, nothing to keep in step).
  */

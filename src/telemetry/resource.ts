@@ -1,5 +1,5 @@
 /**
- * The resource every span and metric carries (contract: Telemetry): service.name, service.version,
+ * The resource every span and metric carries (README: Telemetry): service.name, service.version,
  * service.instance.id (= k8s.node.name, else the host name, so several nodes never overwrite each other's series),
  * host.name, k8s.node.name (from NODE_NAME), container.runtime.name and .version. OTEL_RESOURCE_ATTRIBUTES adds to or
  * overrides these; OTEL_SERVICE_NAME wins for service.name.

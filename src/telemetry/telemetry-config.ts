@@ -1,5 +1,5 @@
 /**
- * Telemetry is configured the OpenTelemetry way, through `OTEL_*` (contract: Telemetry). Each signal is exported when
+ * Telemetry is configured the OpenTelemetry way, through `OTEL_*` (README: Telemetry). Each signal is exported when
  * an endpoint is set for it (`OTEL_EXPORTER_OTLP_ENDPOINT` or the per-signal one), over gRPC unless its protocol
  * variable says `http/protobuf` or `http/json`. The exporters read the endpoint, headers, timeout and compression
  * variables themselves; this module only decides what to build.

@@ -1,6 +1,6 @@
 /**
  * The OpenTelemetry setup: NodeSDK with OTLP trace and metric exporters (gRPC unless configured otherwise), the
- * contract's resource, bounded and accounted span export (`sink` takes finished spans), cumulative metrics. Loaded
+ * resource (README: Telemetry), bounded and accounted span export (`sink` takes finished spans), cumulative metrics. Loaded
  * only by start.ts, and only when something is to be exported.
  */
 import { type DiagLogger, DiagLogLevel, diag, type Meter, metrics } from "@opentelemetry/api";
@@ -175,7 +175,7 @@ function traceExporter(protocol: OtlpProtocol): SpanExporter {
 }
 
 function metricExporter(protocol: OtlpProtocol): PushMetricExporter {
-  // The contract fixes cumulative temporality, whatever OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE says.
+  // Metrics are cumulative (README: Telemetry), whatever OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE says.
   const options = { temporalityPreference: AggregationTemporality.CUMULATIVE };
   if (protocol === "http/protobuf") return new ProtoMetricExporter(options);
   if (protocol === "http/json") return new JsonMetricExporter(options);

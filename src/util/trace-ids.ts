@@ -1,5 +1,5 @@
 /**
- * Deterministic trace and span IDs (contract: Telemetry), so that a restarted ctrwatch continues the same trace:
+ * Deterministic trace and span IDs (README: Telemetry), so that a restarted ctrwatch continues the same trace:
  * trace ID = the first 16 bytes of SHA-256(instanceId); a span's ID = the first 8 bytes of
  * SHA-256(instanceId + "/" + span name + "/" + containerId).
  */
