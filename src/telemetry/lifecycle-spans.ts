@@ -270,14 +270,19 @@ export class LifecycleSpans {
     }
   }
 
-  /** The root of a workspace deleted before any of its containers started, ending at that delete (`deleted`). */
+  /**
+   * The root of a workspace deleted before any of its containers started, ending at that delete (`deleted`). Only a
+   * process that saw the whole workspace knows it never started: one that learned a container from a list cannot tell
+   * "its task never ran" from "it ran, and its task was deleted before this process started" (another process may
+   * have emitted the successful root already), so it emits nothing.
+   */
   private emitAbortedRoot(view: ReadableWorkspace, memory: TraceMemory, deleted: ChangeStep): void {
     const created = view.podSandboxStart.at;
-    if (created === undefined || !deleted.seen || deleted.at === undefined) return;
+    if (view.backfilled || created === undefined || !deleted.seen || deleted.at === undefined) return;
     this.event(memory, SpanNames.root, view.sandbox.id, TOPICS.deleted, deleted.at);
     this.emit(view, memory, SpanNames.root, view.container, created, deleted.at, {
       error: "startup_aborted",
-      backfilled: view.backfilled,
+      backfilled: false,
     });
   }
 

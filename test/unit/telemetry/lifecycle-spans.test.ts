@@ -214,3 +214,25 @@ test("a newer sandbox for the instance completes the old workspace container's s
   t.is(stop?.attributes["container.id"], "c1");
   t.is(stop?.parentSpanContext?.spanId, spanIdOf("i", "workspace.startup", "sb1"), "in the old sandbox's trace");
 });
+
+test("a process that learned the workspace from a list emits no startup_aborted root: it may have started unseen", async (t) => {
+  // Process A saw the startup and emitted the successful root; ctrwatch restarts after the workspace container's
+  // task was deleted; process B lists a container without a task and then sees the pod go.
+  const { index, apply, finished, spans } = setup();
+  index.reconcile({
+    containers: [
+      sandbox("sb1", { instanceId: "i", createdAt: ms(0) }),
+      workspaceContainer("c1", "sb1", { createdAt: ms(10) }),
+    ],
+    tasks: [{ containerId: "sb1", pid: 100, status: "running", exitStatus: 0, exitedAt: undefined }],
+  });
+  // kubelet's order: the sandbox stopped (live events this process sees), then the containers and the sandbox removed.
+  apply(
+    { kind: "task-exited", containerId: "sb1", execId: "sb1", pid: 100, exitCode: 0, exitedAt: ms(75), at: ms(75) },
+    { kind: "task-deleted", containerId: "sb1", execId: "", pid: 100, exitCode: 0, at: ms(76) },
+    { kind: "container-deleted", containerId: "c1", at: ms(80) },
+    { kind: "container-deleted", containerId: "sb1", at: ms(90) },
+  );
+  t.deepEqual(await finished(), [], "no root of the opposite status on the same trace");
+  t.is(spans.remembered, 0);
+});
