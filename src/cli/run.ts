@@ -33,6 +33,12 @@ export async function runCommand(argv: readonly string[], io: CommandIo): Promis
 }
 
 /**
+ * Left on SIGINT and SIGTERM once the command is done (the process is on its way out with its exit code, and signal
+ * listeners hold no event loop open): later copies of the signal that stopped it then change nothing.
+ */
+const lateSignal = () => {};
+
+/**
  * Aborts `signal` on the first SIGINT or SIGTERM. Holds the event loop open meanwhile: every timer of the daemon is
  * unref'd, and with the API off and containerd away nothing else would keep the process alive.
  *
@@ -41,12 +47,6 @@ export async function runCommand(argv: readonly string[], io: CommandIo): Promis
  * stops must not kill it before it has closed its API and removed its socket (without a listener, SIGINT's default
  * action ends the process; under tsx, tsx exits 130). Later signals only call `again`.
  */
-/**
- * Left on SIGINT and SIGTERM once the command is done (the process is on its way out with its exit code, and signal
- * listeners hold no event loop open): later copies of the signal that stopped it then change nothing.
- */
-const lateSignal = () => {};
-
 function untilSignal(again: () => void): { signal: AbortSignal; received: Promise<NodeJS.Signals>; dispose(): void } {
   const controller = new AbortController();
   const keepAlive = setInterval(() => {}, 1 << 30);
