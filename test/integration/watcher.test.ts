@@ -110,6 +110,9 @@ test.serial("stop and remove: the stop-wait resolves and the index forgets the w
   await kubelet.removePod(pod);
   t.deepEqual(await stopped, { status: "ok", value: true });
   t.is(index.get("gone-1"), undefined);
+  // The wait resolves when the workspace container goes (the workspace stopped); its sandbox's /containers/delete
+  // may still be on its way when RemovePodSandbox returns.
+  await eventually(t, "the sandbox forgotten", () => (index.stats.entries === 0 ? true : undefined));
   t.false(index.exists(pod.id));
   t.like(index.stats, { entries: 0, dormant: 0, containers: 0, waiters: 0 });
 });
