@@ -6,7 +6,7 @@
 #                  and switch_roots into it (runc's pivot_root cannot leave an initramfs root)
 #   root.ext4      the root disk (qemu opens it with snapshot=on, so it stays as built): busybox, containerd 1.6,
 #                  ctr, containerd-shim-runc-v2, runc, GNU tar/mount/umount, Node, every library `ldd` names for
-#                  them, and scripts/guest/stage2
+#                  them, systemd (PID 1 of the systemd driver's boot) and scripts/guest/stage2 with its units
 #   key            what the folder was built from (package versions, file digests)
 #
 #   scripts/guest/build.sh [NODE_BINARY]   # default: the node first on PATH
@@ -94,14 +94,18 @@ binaries=(
   "$(find_bin containerd)" "$(find_bin ctr containerd)" "$(find_bin containerd-shim-runc-v2 containerd)"
   "$(find_bin runc)" "$(find_bin tar)" "$(find_bin mount)" "$(find_bin umount mount)" "$node_bin"
 )
-versions=$(dpkg-query -W -f='${Package} ${Version}\n' containerd runc busybox-static tar mount 2>/dev/null | sort)
+# systemd as PID 1 for the systemd cgroup driver's boot (scripts/guest/run.sh boots the guest twice).
+systemd_bin=/lib/systemd/systemd
+[[ -x $systemd_bin ]] || die "$systemd_bin is missing (apt-get install systemd; it need not run here)"
+binaries+=("$systemd_bin")
+versions=$(dpkg-query -W -f='${Package} ${Version}\n' containerd runc busybox-static tar mount systemd 2>/dev/null | sort)
 key=$(
   {
     echo "kernel $(cat "$kernel_dir/.complete")"
     echo "$versions"
     # The binaries by size and modification time (a digest of 250 MB costs seconds per run), the scripts by digest.
     stat -L -c '%n %s %Y' "${binaries[@]}" "$busybox"
-    sha256sum "$here/init" "$here/stage2" "$here/build.sh"
+    sha256sum "$here/init" "$here/stage2" "$here/build.sh" "$here/ctrwatch-guest.target" "$here/ctrwatch-guest.service"
   } | sha256sum | cut -c1-16
 )
 out=$cache/base-$key
@@ -130,7 +134,11 @@ place() {
 }
 
 for binary in "${binaries[@]}"; do
-  if [[ $binary == "$node_bin" ]]; then place "$binary" /usr/bin/node; else place "$binary" "/usr/bin/$(basename "$binary")"; fi
+  case $binary in
+  "$node_bin") place "$binary" /usr/bin/node ;;
+  "$systemd_bin") place "$binary" ;;
+  *) place "$binary" "/usr/bin/$(basename "$binary")" ;;
+  esac
   # ldd prints "name => /path (addr)" and the loader as "/lib64/ld-linux-x86-64.so.2 (addr)".
   while read -r lib; do place "$lib"; done < <(ldd "$binary" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }')
 done
@@ -149,6 +157,13 @@ links() {
 links "$root"
 cp "$here/stage2" "$root/guest/stage2"
 chmod 755 "$root/guest/stage2"
+# The systemd boot: PID 1 starts ctrwatch-guest.target, whose service runs stage2 in its systemd mode. Accounting on
+# for every controller, so that systemd keeps them enabled for the slices runc's systemd driver asks for.
+mkdir -p "$root/etc/systemd/system"
+cp "$here/ctrwatch-guest.target" "$here/ctrwatch-guest.service" "$root/etc/systemd/system/"
+printf '[Manager]\nDefaultCPUAccounting=yes\nDefaultMemoryAccounting=yes\nDefaultTasksAccounting=yes\nDefaultIOAccounting=yes\nShowStatus=no\n' \
+  >"$root/etc/systemd/system.conf"
+: >"$root/etc/machine-id"
 printf 'root:x:0:0:root:/root:/bin/sh\n' >"$root/etc/passwd"
 printf 'root:x:0:\n' >"$root/etc/group"
 printf '127.0.0.1 localhost ctrwatch-guest\n::1 localhost\n' >"$root/etc/hosts"

@@ -113,19 +113,22 @@ rm -rf "$stage"
 log "project disk packed in $((SECONDS - start)) s"
 
 kernel_args="console=ttyS0,115200 panic=-1 quiet loglevel=4 cgroup_no_v1=all mitigations=off random.trust_cpu=on"
-# Starts qemu in the background with accelerator $1; sets qemu_pid.
+systemd_args="ctrwatch.systemd=1 systemd.unit=ctrwatch-guest.target systemd.show_status=0 systemd.log_level=warning"
+# Starts qemu in the background with accelerator $1 for the boot $2 (cgroupfs: stage2 is PID 1; systemd: systemd is);
+# sets qemu_pid. Every disk is opened with snapshot=on: a boot changes none of them.
 boot() {
-  local how=$1 cpu
+  local how=$1 mode=$2 args=$kernel_args
   : >"$work/console.log"
   : >"$work/results.tap"
+  [[ $mode == systemd ]] && args="$args $systemd_args"
   case $how in
   kvm) set -- -accel kvm -cpu host ;;
   tcg) set -- -accel tcg,thread=multi -cpu max ;;
   esac
   qemu-system-x86_64 "$@" -smp 2 -m "$memory_mb" -nodefaults -nic none -display none -monitor none -no-reboot \
-    -kernel "$base/vmlinuz" -initrd "$base/initrd.cpio" -append "$kernel_args" \
+    -kernel "$base/vmlinuz" -initrd "$base/initrd.cpio" -append "$args" \
     -drive "file=$base/root.ext4,if=virtio,format=raw,snapshot=on" \
-    -drive "file=$work/project.ext4,if=virtio,format=raw" \
+    -drive "file=$work/project.ext4,if=virtio,format=raw,snapshot=on" \
     -drive "file=$deps_disk,if=virtio,format=raw,snapshot=on" \
     -serial "file:$work/console.log" -serial "file:$work/results.tap" >"$work/qemu.log" 2>&1 &
   qemu_pid=$!
@@ -146,76 +149,85 @@ wait_for_init() {
 # KVM is tried once per host kernel and qemu version: nested KVM that hangs the guest is remembered for a day.
 verdict_file=$cache/kvm-verdict-$(uname -r)-$(qemu-system-x86_64 --version | awk '{ print $4; exit }')
 chosen=tcg
-if [[ $accel == kvm || $accel == auto ]]; then
+probe_kvm() {
   if [[ ! -r /dev/kvm || ! -w /dev/kvm ]]; then
     [[ $accel == kvm ]] && unavailable "CTRWATCH_GUEST_ACCEL=kvm but /dev/kvm is not usable"
     log "no usable /dev/kvm: TCG"
   elif [[ $accel == auto && -n $(find "$verdict_file" -mmin -1440 2>/dev/null) ]]; then
     log "KVM hung the guest here before ($(cat "$verdict_file")): TCG"
   else
-    boot kvm
+    boot kvm cgroupfs
     if wait_for_init "$probe_s"; then
       chosen=kvm
-    else
-      kill "$qemu_pid" 2>/dev/null
-      wait "$qemu_pid" 2>/dev/null
-      qemu_pid=""
-      last=$(tr -d '\r' <"$work/console.log" | grep -v '^$' | tail -n 1)
-      echo "no init line within ${probe_s} s under KVM; last console line: ${last:-none}" >"$verdict_file"
-      [[ $accel == kvm ]] && unavailable "the guest did not reach init under KVM within ${probe_s} s (${last:-no console output})"
-      log "the guest did not reach init under KVM within ${probe_s} s (last console line: ${last:-none}): TCG"
+      return
     fi
-  fi
-fi
-if [[ $chosen == tcg ]]; then
-  boot tcg
-  wait_for_init 120 || log "no init line within 120 s under TCG"
-fi
-log "booted under $chosen; TAP follows"
-
-# The guest's TAP, relayed live. The guest writes a last comment line when ava has exited.
-tail -n +1 -f --pid="$qemu_pid" "$work/results.tap" 2>/dev/null | tr -d '\r' &
-relay_pid=$!
-deadline=$((boot_started + timeout_s))
-timed_out=false
-while kill -0 "$qemu_pid" 2>/dev/null; do
-  if ((SECONDS > deadline)); then
-    timed_out=true
     kill "$qemu_pid" 2>/dev/null
-    break
+    wait "$qemu_pid" 2>/dev/null
+    qemu_pid=""
+    local last
+    last=$(tr -d '\r' <"$work/console.log" | grep -v '^$' | tail -n 1)
+    echo "no init line within ${probe_s} s under KVM; last console line: ${last:-none}" >"$verdict_file"
+    [[ $accel == kvm ]] && unavailable "the guest did not reach init under KVM within ${probe_s} s (${last:-no console output})"
+    log "the guest did not reach init under KVM within ${probe_s} s (last console line: ${last:-none}): TCG"
   fi
-  sleep 1
-done
-wait "$qemu_pid" 2>/dev/null
-qemu_pid=""
-wait "$relay_pid" 2>/dev/null
-ended=$SECONDS
+}
+[[ $accel == kvm || $accel == auto ]] && probe_kvm
 
-results=$(tr -d '\r' <"$work/results.tap")
-summary=$(grep -E '^# ctrwatch-guest: ava exited' <<<"$results" | tail -n 1)
-status=1
-count=$(grep -cE '^(not )?ok [0-9]+ ' <<<"$results")
-if [[ -z $summary ]]; then
-  # The guest ended (or was stopped) before ava did: one more failing line, with the console's tail.
-  why="the guest ended before its tests finished"
-  [[ $timed_out == true ]] && why="the guest did not finish within ${timeout_s} s"
-  echo "not ok $((count + 1)) - cgroup v2 guest: $why"
-  echo "  ---"
-  echo "  console: |"
-  tr -d '\r' <"$work/console.log" | tail -n 25 | sed 's/^/    /'
-  echo "  ..."
-  echo "1..$((count + 1))"
-else
-  [[ $summary =~ ava\ exited\ ([0-9]+) ]] && status=${BASH_REMATCH[1]}
-  ((status == 0)) || status=1
-fi
-# Host-side timings: boot and setup run until the guest's "setup done" line, the tests from there to power-off.
-setup_at=$(grep -oE 'setup done at [0-9.]+' <<<"$summary" | awk '{ print $4 }')
-tests_at=$(grep -oE 'tests done at [0-9.]+' <<<"$summary" | awk '{ print $4 }')
-echo "# guest: ${count} tests under ${chosen}; packing $((boot_started - start)) s, qemu ran $((ended - boot_started)) s" \
-  "(guest uptime: setup done at ${setup_at:-?} s, tests done at ${tests_at:-?} s); total $((ended - start)) s"
-if [[ $status != 0 ]]; then
-  log "console tail:"
-  tr -d '\r' <"$work/console.log" | tail -n 40 >&2
-fi
-exit "$status"
+overall=0
+timings=()
+# One boot ($1: cgroupfs or systemd), its TAP relayed live; a boot already started by the KVM probe is used as it is.
+guest_run() {
+  local mode=$1
+  if [[ -z $qemu_pid ]]; then
+    boot "$chosen" "$mode"
+    wait_for_init 120 || log "no init line within 120 s under $chosen"
+  fi
+  log "$mode boot under $chosen; TAP follows"
+  tail -n +1 -f --pid="$qemu_pid" "$work/results.tap" 2>/dev/null | tr -d '\r' &
+  local relay_pid=$! deadline=$((boot_started + timeout_s)) timed_out=false
+  while kill -0 "$qemu_pid" 2>/dev/null; do
+    if ((SECONDS > deadline)); then
+      timed_out=true
+      kill "$qemu_pid" 2>/dev/null
+      break
+    fi
+    sleep 1
+  done
+  wait "$qemu_pid" 2>/dev/null
+  qemu_pid=""
+  wait "$relay_pid" 2>/dev/null
+  local results summary status=1 count
+  results=$(tr -d '\r' <"$work/results.tap")
+  summary=$(grep -E '^# ctrwatch-guest: ava exited' <<<"$results" | tail -n 1)
+  count=$(grep -cE '^(not )?ok [0-9]+ ' <<<"$results")
+  if [[ -z $summary ]]; then
+    # The guest ended (or was stopped) before ava did: one more failing line, with the console's tail.
+    local why="the $mode boot ended before its tests finished"
+    [[ $timed_out == true ]] && why="the $mode boot did not finish within ${timeout_s} s"
+    [[ $count == 0 ]] && echo "TAP version 13"
+    echo "not ok $((count + 1)) - cgroup v2 guest: $why"
+    echo "  ---"
+    echo "  console: |"
+    tr -d '\r' <"$work/console.log" | tail -n 25 | sed 's/^/    /'
+    echo "  ..."
+    echo "1..$((count + 1))"
+  else
+    [[ $summary =~ ava\ exited\ ([0-9]+) ]] && status=${BASH_REMATCH[1]}
+  fi
+  local setup_at tests_at
+  setup_at=$(grep -oE 'setup done at [0-9.]+' <<<"$summary" | awk '{ print $4 }')
+  tests_at=$(grep -oE 'tests done at [0-9.]+' <<<"$summary" | awk '{ print $4 }')
+  timings+=("$mode boot: ${count} tests, qemu ran $((SECONDS - boot_started)) s (guest uptime: setup done at ${setup_at:-?} s, tests done at ${tests_at:-?} s)")
+  if [[ $status != 0 ]]; then
+    overall=1
+    log "console tail of the $mode boot:"
+    tr -d '\r' <"$work/console.log" | tail -n 40 >&2
+  fi
+}
+
+booted_at=$SECONDS
+guest_run cgroupfs
+guest_run systemd
+# Host-side timings: packing the disks, then each boot (its setup ends at the guest's "setup done" line).
+echo "# guest under ${chosen}: packing $((booted_at - start)) s; $(printf '%s; ' "${timings[@]}")total $((SECONDS - start)) s"
+exit "$overall"
