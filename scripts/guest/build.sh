@@ -58,8 +58,12 @@ else
     debs=("$deb_dir"/*.deb)
     if [[ ! -f ${debs[0]} ]]; then
       rm -rf "$deb_dir" && mkdir -p "$deb_dir"
-      (cd "$deb_dir" && apt-get download "$kernel_package=$kernel_version" >"$cache/download.log" 2>&1) ||
-        die "apt-get download $kernel_package=$kernel_version failed: $(tail -n 3 "$cache/download.log" | tr '\n' ' ')"
+      fetch() { (cd "$deb_dir" && apt-get download "$kernel_package=$kernel_version" >"$cache/download.log" 2>&1); }
+      if ! fetch; then
+        # Lists older than the mirror name a version it no longer serves: under CI, refresh them once and retry.
+        [[ ${CI:-} == true ]] && apt-get update -qq >/dev/null 2>&1 && fetch ||
+          die "apt-get download $kernel_package=$kernel_version failed (apt-get update?): $(tail -n 3 "$cache/download.log" | tr '\n' ' ')"
+      fi
       debs=("$deb_dir"/*.deb)
     fi
     [[ $(dpkg-deb -f "${debs[0]}" Package Version | awk -F': ' '{ printf "%s%s", s, $2; s=" " }') == "$kernel_package $kernel_version" ]] ||

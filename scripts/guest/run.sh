@@ -38,13 +38,21 @@ unavailable() {
 }
 
 [[ $(id -u) == 0 ]] || unavailable "needs root (the guest's parts are built from Debian packages into $cache)"
-if ! command -v qemu-system-x86_64 >/dev/null; then
+# What the guest is built with, by the file that tells whether its package is there. Under CI=true a missing one is
+# installed (qemu-system-x86 from bookworm); elsewhere the guest is skipped with the command that would install it.
+declare -A needs=([qemu-system-x86_64]=qemu-system-x86 [/bin/busybox]=busybox-static [mkfs.ext4]=e2fsprogs
+  [/lib/systemd/systemd]=systemd [containerd]=containerd [runc]=runc)
+missing=()
+for file in "${!needs[@]}"; do
+  if [[ $file == /* ]]; then [[ -x $file ]] || missing+=("${needs[$file]}"); else command -v "$file" >/dev/null || missing+=("${needs[$file]}"); fi
+done
+if ((${#missing[@]} > 0)); then
   if [[ ${CI:-} == true ]]; then
-    log "installing qemu-system-x86"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-system-x86 >/dev/null 2>&1 ||
-      unavailable "qemu-system-x86_64 is missing and apt-get install qemu-system-x86 failed"
+    log "installing ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1 ||
+      unavailable "missing ${missing[*]}, and apt-get install ${missing[*]} failed"
   else
-    unavailable "qemu-system-x86_64 is missing (apt-get install qemu-system-x86)"
+    unavailable "missing ${missing[*]} (apt-get install ${missing[*]})"
   fi
 fi
 
