@@ -114,6 +114,7 @@ key=$(
 )
 out=$cache/base-$key
 if [[ -f $out/.complete ]]; then
+  touch "$out" # its modification time is its last use: what the clean-up below goes by
   echo "$out"
   exit 0
 fi

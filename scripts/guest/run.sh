@@ -8,7 +8,7 @@
 #
 # Environment: CTRWATCH_CACHE (default /var/cache/ctrwatch; the guest's parts are cached in its guest/ folder),
 # CTRWATCH_GUEST_ACCEL auto|kvm|tcg (auto: KVM when /dev/kvm works, which a boot marker proves within
-# CTRWATCH_GUEST_KVM_PROBE_S seconds (default 20), else TCG), CTRWATCH_GUEST_TIMEOUT_S (default 900),
+# CTRWATCH_GUEST_KVM_PROBE_S seconds (default 20), else TCG), CTRWATCH_GUEST_TIMEOUT_S (per boot, default 480),
 # CTRWATCH_GUEST_MEMORY_MB (default 3072), CTRWATCH_GUEST_KEEP=1 keeps the run folder (console log, TAP).
 # Where qemu cannot run the guest, one TAP line says why: `# SKIP` normally, `not ok` under CI=true.
 set -uo pipefail
@@ -17,7 +17,7 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 here=$repo/scripts/guest
 cache=${CTRWATCH_CACHE:-/var/cache/ctrwatch}/guest
 accel=${CTRWATCH_GUEST_ACCEL:-auto}
-timeout_s=${CTRWATCH_GUEST_TIMEOUT_S:-900}
+timeout_s=${CTRWATCH_GUEST_TIMEOUT_S:-480}
 probe_s=${CTRWATCH_GUEST_KVM_PROBE_S:-20}
 memory_mb=${CTRWATCH_GUEST_MEMORY_MB:-3072}
 start=$SECONDS
@@ -216,7 +216,7 @@ guest_run() {
     echo "not ok $((count + 1)) - cgroup v2 guest: $why"
     echo "  ---"
     echo "  console: |"
-    tr -d '\r' <"$work/console.log" | tail -n 25 | sed 's/^/    /'
+    tr -d '\r' <"$work/console.log" | tail -n 40 | sed 's/^/    /'
     echo "  ..."
     echo "1..$((count + 1))"
   else
