@@ -136,6 +136,7 @@ export class Daemon implements ApiBackend {
       logger: this.logger.child({ component: "watcher" }),
       mountinfoPath: config.mountinfo,
       pathMapping: config.pathMapping,
+      healthTimeoutMs: config.healthTimeoutMs,
     });
     this.watcherInstance = watcher;
     const off = watcher.onStateChange((state) => {

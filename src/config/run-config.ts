@@ -120,6 +120,13 @@ export const runFlags: readonly FlagSpec[] = [
     default: "10m",
     description: "longest timeout a wait may ask for",
   },
+  {
+    name: "containerd-health-timeout",
+    type: "string",
+    valueName: "DURATION",
+    default: "2s",
+    description: "deadline of the health check of containerd (every 5 s); raise it on a slow or emulated node",
+  },
   { name: "log-level", type: "string", valueName: "LEVEL", default: "info", description: "debug, info, warn or error" },
   {
     name: "log-format",
@@ -148,6 +155,8 @@ export interface RunConfig {
   readonly apiSocketGid: number | undefined;
   readonly apiListen: ListenAddress | undefined;
   readonly apiMaxWaitMs: number;
+  /** The deadline of each health check of containerd; a check past it ends the round (a resync). */
+  readonly healthTimeoutMs: number;
   /** Where `/metrics` is served for scraping; undefined: nowhere. */
   readonly metricsListen: ListenAddress | undefined;
   /** From the OTEL_* environment. */
@@ -206,6 +215,7 @@ function toRunConfig(values: FlagValues, env: NodeJS.ProcessEnv): RunConfig {
     apiSocketGid: typeof group === "string" ? resolveGroup(group) : undefined,
     apiListen: typeof listen === "string" ? parseListenAddress(listen, values["api-allow-remote"] === true) : undefined,
     apiMaxWaitMs: parseFlagDuration(stringValue(values, "api-max-wait"), "--api-max-wait"),
+    healthTimeoutMs: parseFlagDuration(stringValue(values, "containerd-health-timeout"), "--containerd-health-timeout"),
     metricsListen,
     telemetry,
     logLevel: oneOf(values, "log-level", logLevels),

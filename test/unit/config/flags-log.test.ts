@@ -31,6 +31,18 @@ test("unknown flags, stray arguments and bad values are bad_request with a clear
   }
 });
 
+test("the health check's deadline is 2 s unless a slow node asks for more", (t) => {
+  t.like(parseRunConfig([], {}), { healthTimeoutMs: 2_000 });
+  t.like(parseRunConfig(["--containerd-health-timeout", "10s"], {}), { healthTimeoutMs: 10_000 });
+  t.like(parseRunConfig([], { CTRWATCH_CONTAINERD_HEALTH_TIMEOUT: "1m" }), { healthTimeoutMs: 60_000 });
+  for (const bad of ["0", "soon", "-1s"]) {
+    const error = t.throws(() => parseRunConfig(["--containerd-health-timeout", bad], {}), {
+      instanceOf: CtrwatchError,
+    });
+    t.regex(error?.message ?? "", /--containerd-health-timeout/);
+  }
+});
+
 test("repeatable flags collect values; the environment splits on commas", (t) => {
   const specs = [{ name: "path-mapping", type: "string", multiple: true, description: "" }] as const;
   t.deepEqual(parseFlags(specs, ["--path-mapping", "a=b", "--path-mapping", "c=d"], {}).values["path-mapping"], [
