@@ -282,9 +282,25 @@ export class VictoriaMetrics extends Backend {
   }
 }
 
-/** Prometheus scraping one target every `scrapeIntervalSeconds`. */
+/** A scrape job of `Prometheus.start`: its name, and the one format it asks for (Prometheus' choice when absent). */
+export interface ScrapeJob {
+  readonly name: string;
+  /** `OpenMetricsText1.0.0`, `PrometheusText0.0.4`, ... */
+  readonly protocol?: string;
+}
+
+export interface PrometheusOptions {
+  readonly scrapeIntervalSeconds?: number;
+  /** Jobs scraping the same target (default one job, `ctrwatch`). */
+  readonly jobs?: readonly ScrapeJob[];
+  /** `--enable-feature=` values, e.g. `created-timestamp-zero-ingestion`. */
+  readonly features?: readonly string[];
+}
+
+/** Prometheus scraping one target every `scrapeIntervalSeconds` (default 1), with one job or several. */
 export class Prometheus extends Backend {
-  static async start(binary: string, target: string, scrapeIntervalSeconds = 1): Promise<Prometheus> {
+  static async start(binary: string, target: string, options: PrometheusOptions = {}): Promise<Prometheus> {
+    const { scrapeIntervalSeconds = 1, jobs = [{ name: "ctrwatch" }], features = [] } = options;
     const dir = await mkdtemp(path.join(os.tmpdir(), "ctrwatch-prom-"));
     const backend = new Prometheus("Prometheus", dir, await freePort());
     const config = path.join(dir, "prometheus.yml");
@@ -296,9 +312,12 @@ export class Prometheus extends Backend {
         `  scrape_timeout: ${scrapeIntervalSeconds}s`,
         `  evaluation_interval: ${scrapeIntervalSeconds}s`,
         "scrape_configs:",
-        "  - job_name: ctrwatch",
-        "    static_configs:",
-        `      - targets: ["${target}"]`,
+        ...jobs.flatMap((job) => [
+          `  - job_name: ${job.name}`,
+          ...(job.protocol ? [`    scrape_protocols: [${job.protocol}]`] : []),
+          "    static_configs:",
+          `      - targets: ["${target}"]`,
+        ]),
         "",
       ].join("\n"),
     );
@@ -308,6 +327,7 @@ export class Prometheus extends Backend {
         `--config.file=${config}`,
         `--storage.tsdb.path=${path.join(dir, "data")}`,
         `--web.listen-address=127.0.0.1:${backend.port}`,
+        ...features.map((feature) => `--enable-feature=${feature}`),
         "--log.level=warn",
       ],
       "/-/ready",

@@ -168,7 +168,9 @@ test.serial.before(async (t) => {
     const port = await freePort();
     const ctrwatch = new CtrwatchProcess([...common, "--metrics-listen", `127.0.0.1:${port}`], env);
     t.context.ctrwatches.push(ctrwatch);
-    t.context.prometheus = await Prometheus.start(located.prometheus.binary, `127.0.0.1:${port}`, INTERVAL_MS / 1000);
+    t.context.prometheus = await Prometheus.start(located.prometheus.binary, `127.0.0.1:${port}`, {
+      scrapeIntervalSeconds: INTERVAL_MS / 1000,
+    });
   }
   if (t.context.ctrwatches.length === 0) return; // no backend here: the tests below skip or fail, saying why
   for (const ctrwatch of t.context.ctrwatches) await ctrwatch.waitForLog(/synced with containerd/, 60_000);

@@ -8,8 +8,6 @@
  */
 import { execFile, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, writeFile } from "node:fs/promises";
-import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
@@ -188,45 +186,6 @@ test.serial("promtool parses the text exposition; its only lint is about names t
   );
 });
 
-/** A Prometheus with two jobs scraping the same endpoint: one in OpenMetrics, one in the text format. */
-class TwoJobPrometheus extends Prometheus {
-  static async startJobs(binary: string, targetAddress: string): Promise<TwoJobPrometheus> {
-    const dir = await mkdtemp(path.join(os.tmpdir(), "ctrwatch-prom-"));
-    const backend = new TwoJobPrometheus("Prometheus", dir, await freePort());
-    const config = path.join(dir, "prometheus.yml");
-    const job = (name: string, protocol: string) => [
-      `  - job_name: ${name}`,
-      `    scrape_protocols: [${protocol}]`,
-      "    static_configs:",
-      `      - targets: ["${targetAddress}"]`,
-    ];
-    await writeFile(
-      config,
-      [
-        "global:",
-        "  scrape_interval: 1s",
-        "  scrape_timeout: 1s",
-        "scrape_configs:",
-        ...job("openmetrics", "OpenMetricsText1.0.0"),
-        ...job("text", "PrometheusText0.0.4"),
-        "",
-      ].join("\n"),
-    );
-    await backend.launch(
-      binary,
-      [
-        `--config.file=${config}`,
-        `--storage.tsdb.path=${path.join(dir, "data")}`,
-        `--web.listen-address=127.0.0.1:${backend.port}`,
-        "--enable-feature=created-timestamp-zero-ingestion",
-        "--log.level=warn",
-      ],
-      "/-/ready",
-    );
-    return backend;
-  }
-}
-
 /** containerd's count of Tasks/Metrics calls it handled, from its own metrics endpoint. */
 async function taskMetricsCalls(): Promise<number> {
   const response = await fetch(`http://127.0.0.1:${containerdMetricsPort}/v1/metrics`, {
@@ -256,7 +215,14 @@ test.serial(
       return;
     }
     t.log(located.version);
-    const prometheus = await TwoJobPrometheus.startJobs(located.binary, `127.0.0.1:${t.context.port}`);
+    // Two jobs scraping the same endpoint: one in OpenMetrics, one in the text format.
+    const prometheus = await Prometheus.start(located.binary, `127.0.0.1:${t.context.port}`, {
+      jobs: [
+        { name: "openmetrics", protocol: "OpenMetricsText1.0.0" },
+        { name: "text", protocol: "PrometheusText0.0.4" },
+      ],
+      features: ["created-timestamp-zero-ingestion"],
+    });
     t.teardown(() => prometheus.stop());
     const now = () => Date.now() / 1_000;
     const value = async (expr: string) => {
