@@ -100,8 +100,9 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     process.exit(2);
   }
 
-  // Listeners stay for the whole run, cleanup included (process.on, not once): under tsx, a signal that finds no
-  // listener left ends the process there and then, whatever it was cleaning up.
+  // Listeners stay for the whole run, cleanup included (process.on, not once): a signal that finds no listener left
+  // ends the process there and then, whatever it was cleaning up. `npm run bench` runs this file with
+  // `node --import tsx`, not tsx's CLI, whose parent SIGKILLs a child that is slow (~60 ms) to report a signal.
   const stop = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
     if (stop.signal.aborted) {

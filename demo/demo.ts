@@ -10,10 +10,10 @@
  * This file is only the part in the terminal's process group. The demo itself (demo/worker.ts) runs in a process
  * group of its own, with everything it starts, and this process hands it each SIGINT, SIGTERM or SIGHUP as a line on
  * its stdin — why:
- * - `npm run demo` runs `tsx demo/demo.ts`, and tsx's parent process relays the signals it gets to this one, then
- *   SIGKILLs it when it has not reported the signal within ~60 ms (an event loop busy for that long), and makes it exit
- *   130 once no listener of the program's is left. A Ctrl-C could so end the demo in the middle of its cleanup. This
- *   process has no work to keep its event loop busy, and keeps its listeners for good.
+ * - `npm run demo` runs `node --import tsx demo/demo.ts`, not tsx's CLI: tsx's parent process relays the signals it
+ *   gets to its child, then SIGKILLs the child when it has not reported the signal within ~60 ms (an event loop busy for
+ *   that long, which a loaded machine makes of any step) — a Ctrl-C could so end a process in the middle of its
+ *   cleanup. This process keeps its listeners for good and has no work to keep its event loop busy anyway.
  * - A terminal sends SIGINT to its whole foreground process group: to containerd and ctrwatch when they were children
  *   in that group (containerd stopped before the pods were removed, leaving shims, mounts and cgroups), and to each
  *   `ctr`, `runc` or `umount` the cleanup runs, so a second Ctrl-C killed cleanup steps. None of them is in the
@@ -32,8 +32,8 @@ const worker = spawn(process.execPath, ["--import", "tsx", path.join(here, "work
 });
 worker.stdin.on("error", () => {}); // the worker is gone: its exit below ends this process
 
-// One Ctrl-C under `npm run demo` arrives here twice: from the terminal, and ~30 ms later from tsx's parent, which
-// relays the copy npm forwarded to it. A repeat of the same signal that soon is that copy, not a second key press.
+// One Ctrl-C under `npm run demo` arrives here twice: from the terminal, and from npm, which forwards the SIGINT it
+// got itself to its script. A repeat of the same signal that soon is that copy, not a second key press.
 const SAME_PRESS_MS = 500;
 const last = new Map<string, number>();
 for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {

@@ -196,7 +196,7 @@ function podCgroupFolders(uids: readonly string[]): string[] {
 
 async function assertNothingLeft(t: ExecutionContext, demo: Demo, sent: NodeJS.Signals): Promise<void> {
   const exit = await demo.exited;
-  // The demo's cleanup ends with a last state line; npm returns when it does (unless tsx SIGKILLed demo.ts, which the
+  // The demo's cleanup ends with a last state line; npm returns when it does (unless demo.ts was killed, which the
   // worker outlives), so wait a while for the line before looking — a demo that died mid-cleanup never writes it.
   const deadline = Date.now() + 60_000;
   while (!demo.state().stopped && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
@@ -316,7 +316,7 @@ test.serial(
     demo.signalGroup("SIGINT");
     const firstPress = performance.now();
     await eventually(t, "the demo saying it stops", () => (/stopping \(Ctrl-C\)/.test(demo.output) ? true : undefined));
-    // A second key press, not the copy of the first that tsx relays ~30 ms later (demo.ts takes a repeat within 0.5 s
+    // A second key press, not the copy of the first that npm forwards (demo.ts takes a repeat within 0.5 s
     // for that copy): the input paced as a person's. Not an assertion on time.
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, 1_000 - (performance.now() - firstPress))));
     // The cleanup waits for that pod's creation, whose network setup has not answered: it is still under way.
