@@ -1,15 +1,16 @@
 /**
  * The node's own load beside the workspaces' (README: Telemetry), read when a metric reader collects —
- * never on a timer of its own, and never on the path of containerd's events. Memory and the filesystem come from
- * systeminformation (asynchronous). CPU comes from Node's own `os.cpus()` and `os.loadavg()`: systeminformation's
+ * never on a timer of its own, and never on the path of containerd's events. Memory comes from systeminformation
+ * (it reads /proc/meminfo asynchronously). The filesystem comes from the mount table and `statfs(2)`
+ * (src/node/filesystem.ts): systeminformation's `fsSize` spawns `df` and parses a line per mount of the node. CPU
+ * comes from Node's own `os.cpus()` and `os.loadavg()`: systeminformation's
  * `currentLoad` runs a shell *synchronously* on Linux (`cat /proc/stat | grep cpu`, ~100 ms of a blocked event loop
  * per collection here), and its `avgLoad` is the largest of the 1, 5 and 15-minute averages divided by the CPU
  * count, not the 1-minute load average the instrument's name promises.
  *
  * A MetricProducer per metric reader, not SDK instruments: `system.cpu.utilization` is the share of CPU time spent
  * busy since *this reader's* previous collection, so the OTLP export and the Prometheus scrape each get the share over
- * their own interval instead of cutting each other's short. The memory and filesystem readings (`fsSize` runs `df`)
- * are shared by all readers within a short window (NodeSampler), so a scrape every second costs one reading a second.
+ * their own interval instead of cutting each other's short. The memory and filesystem readings are shared by all readers within a short window (NodeSampler), so a scrape every second costs one reading a second.
  */
 import os from "node:os";
 import { type Attributes, type HrTime, ValueType } from "@opentelemetry/api";
@@ -24,6 +25,7 @@ import {
 } from "@opentelemetry/sdk-metrics";
 import si from "systeminformation";
 import { SharedAnswer } from "../metrics/shared-answer.js";
+import { type FilesystemUsage, filesystemUsage } from "../node/filesystem.js";
 import { INSTRUMENTATION_SCOPE } from "../telemetry/types.js";
 import { ctrwatchVersion } from "../version.js";
 
@@ -37,12 +39,12 @@ export interface NodeMetricsOptions {
 /** The node's memory and containerd's filesystem, read at most once per window whoever asks. */
 export class NodeSampler {
   readonly memory: SharedAnswer<si.Systeminformation.MemData>;
-  readonly filesystem: SharedAnswer<si.Systeminformation.FsSizeData | undefined>;
+  readonly filesystem: SharedAnswer<FilesystemUsage | undefined>;
 
   constructor(options: NodeMetricsOptions) {
     const windowMs = options.shareWindowMs ?? 1_000;
     this.memory = new SharedAnswer(() => si.mem(), windowMs);
-    this.filesystem = new SharedAnswer(async () => filesystemOf(await si.fsSize(), options.containerdRoot), windowMs);
+    this.filesystem = new SharedAnswer(() => filesystemUsage(options.containerdRoot), windowMs);
   }
 }
 
@@ -108,8 +110,8 @@ export class NodeMetricsProducer implements MetricProducer {
     if (filesystem.status === "fulfilled") {
       const fs = filesystem.value;
       const attributes = fs && {
-        "system.device": fs.fs,
-        "system.filesystem.mountpoint": fs.mount,
+        "system.device": fs.device,
+        "system.filesystem.mountpoint": fs.mountPoint,
         "system.filesystem.type": fs.type,
       };
       metrics.push(
@@ -119,8 +121,8 @@ export class NodeMetricsProducer implements MetricProducer {
           "Space on containerd's root filesystem, used and free.",
           fs && attributes
             ? [
-                point(fs.used, { ...attributes, "system.filesystem.state": "used" }),
-                point(fs.available, { ...attributes, "system.filesystem.state": "free" }),
+                point(fs.usedBytes, { ...attributes, "system.filesystem.state": "used" }),
+                point(fs.availableBytes, { ...attributes, "system.filesystem.state": "free" }),
               ]
             : [],
         ),
@@ -177,19 +179,4 @@ export function cpuBusyShare(before: readonly os.CpuInfo[], after: readonly os.C
     total += used + idle;
   }
   return total > 0 ? Math.min(1, Math.max(0, busy / total)) : undefined;
-}
-
-/** The mounted filesystem holding `folder`: the longest mount point that contains it (container mounts aside). */
-export function filesystemOf(
-  filesystems: readonly si.Systeminformation.FsSizeData[],
-  folder: string,
-): si.Systeminformation.FsSizeData | undefined {
-  let best: si.Systeminformation.FsSizeData | undefined;
-  for (const fs of filesystems) {
-    if (fs.type === "overlay") continue; // the containers' own root filesystems
-    const mount = fs.mount.endsWith("/") ? fs.mount : `${fs.mount}/`;
-    if (!(`${folder}/`.startsWith(mount) || folder === fs.mount)) continue;
-    if (!best || fs.mount.length > best.mount.length) best = fs;
-  }
-  return best;
 }

@@ -6,7 +6,7 @@ import { containerdRoot } from "../../../src/containerd/client.js";
 import { CtrwatchError } from "../../../src/errors.js";
 import type { Workspace } from "../../../src/index/types.js";
 import { UsageDecoder } from "../../../src/resources/container-usage.js";
-import { cpuBusyShare, filesystemOf } from "../../../src/resources/node-metrics.js";
+import { cpuBusyShare } from "../../../src/resources/node-metrics.js";
 
 const fixtures = JSON.parse(readFileSync(new URL("../../fixtures/task-metrics.json", import.meta.url), "utf8")) as {
   v1: { typeUrl: string; base64: string };
@@ -59,28 +59,6 @@ test("other type URLs and garbage are invalid_data", (t) => {
     });
     t.is(error?.code, "invalid_data");
   }
-});
-
-test("containerd's root filesystem is the longest non-overlay mount holding it", (t) => {
-  const fs = (mount: string, type = "ext4") => ({
-    fs: `/dev/${mount.length}`,
-    type,
-    size: 10,
-    used: 4,
-    available: 6,
-    use: 40,
-    mount,
-    rw: true,
-  });
-  const all = [
-    fs("/"),
-    fs("/var"),
-    fs("/var/lib/containerd/io.containerd.runtime.v2.task/x/rootfs", "overlay"),
-    fs("/var/libx"),
-  ];
-  t.is(filesystemOf(all, "/var/lib/containerd")?.mount, "/var");
-  t.is(filesystemOf(all, "/opt/x")?.mount, "/");
-  t.is(filesystemOf([], "/"), undefined);
 });
 
 test("top sorts by CPU or by memory, unknown last", (t) => {
