@@ -116,12 +116,14 @@ export class ContainerMetricsProducer implements MetricProducer {
       this.failures++;
       errors.push(error);
     }
+    // What every series of a workspace shares, worked out once per collection: its start and its attributes.
+    const workspaces = usages.map((u) => this.common(u, now));
     const metrics: MetricData[] = series.map((s) => ({
       descriptor: { name: s.name, unit: s.unit, description: s.description, valueType: ValueType.DOUBLE },
       aggregationTemporality: AggregationTemporality.CUMULATIVE,
       dataPointType: DataPointType.SUM,
       isMonotonic: s.monotonic,
-      dataPoints: usages.flatMap((u) => this.points(s, u, now)),
+      dataPoints: workspaces.flatMap((w) => pointsOf(s, w, now)),
     }));
     return {
       resourceMetrics: {
@@ -132,21 +134,38 @@ export class ContainerMetricsProducer implements MetricProducer {
     };
   }
 
-  private points(s: Series, u: WorkspaceUsage, now: HrTime): DataPoint<number>[] {
+  private common(u: WorkspaceUsage, now: HrTime): WorkspaceCommon {
     const w = u.workspace;
     // Cumulative series start with the container's task: that is where its counters started from zero.
     const started = fromRfc3339(w.timestamps.taskStarted ?? w.timestamps.containerCreated ?? "");
-    const startTime = started === undefined ? now : toHrTime(started);
-    const attributes: Attributes = {
-      "container.id": u.usage.containerId,
-      "k8s.pod.name": w.podName ?? "",
-      "k8s.namespace.name": w.podNamespace ?? "",
-      "workspace.instance.id": w.instanceId,
+    return {
+      usage: u,
+      startTime: started === undefined ? now : toHrTime(started),
+      attributes: {
+        "container.id": u.usage.containerId,
+        "k8s.pod.name": w.podName ?? "",
+        "k8s.namespace.name": w.podNamespace ?? "",
+        "workspace.instance.id": w.instanceId,
+      },
+      oomEvents: this.oomEvents(u.usage.containerId),
     };
-    return s
-      .points(u, this.oomEvents(u.usage.containerId))
-      .flatMap(({ value, attributes: extra }) =>
-        value === undefined ? [] : [{ startTime, endTime: now, attributes: { ...attributes, ...extra }, value }],
-      );
   }
+}
+
+interface WorkspaceCommon {
+  readonly usage: WorkspaceUsage;
+  readonly startTime: HrTime;
+  /** Shared by the workspace's points that add no attributes of their own (the SDK only reads them). */
+  readonly attributes: Attributes;
+  readonly oomEvents: number;
+}
+
+function pointsOf(s: Series, w: WorkspaceCommon, now: HrTime): DataPoint<number>[] {
+  const out: DataPoint<number>[] = [];
+  for (const { value, attributes: extra } of s.points(w.usage, w.oomEvents)) {
+    if (value === undefined) continue;
+    const attributes = extra ? { ...w.attributes, ...extra } : w.attributes;
+    out.push({ startTime: w.startTime, endTime: now, attributes, value });
+  }
+  return out;
 }
