@@ -4,19 +4,24 @@
  * instance ID, and is fed through the real path — decode, event → record, index, telemetry.
  */
 import { readFileSync } from "node:fs";
+import path from "node:path";
 import type { ExportResult } from "@opentelemetry/core";
 import { ProtobufTraceSerializer } from "@opentelemetry/otlp-transformer";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import { MeterProvider } from "@opentelemetry/sdk-metrics";
 import { BatchSpanProcessor, type ReadableSpan, type SpanExporter } from "@opentelemetry/sdk-trace-base";
-import { containerdRoot } from "../../src/containerd/client.js";
-import { type Envelope, EventDecoder } from "../../src/containerd/events.js";
+import type * as Client from "../../src/containerd/client.js";
+import type * as Events from "../../src/containerd/events.js";
+import type { Envelope } from "../../src/containerd/events.js";
 import type { ContainerRecord } from "../../src/containerd/records.js";
 import type { WireEnvelope } from "../../src/containerd/wire.js";
-import { WorkspaceIndex } from "../../src/index/workspace-index.js";
-import { lifecycleInstruments } from "../../src/telemetry/instruments.js";
-import { LifecycleSpans } from "../../src/telemetry/lifecycle-spans.js";
-import { type EventIo, lifecycleRecordOf } from "../../src/watcher/event-records.js";
+import type * as Index from "../../src/index/workspace-index.js";
+import type { WorkspaceIndex } from "../../src/index/workspace-index.js";
+import type * as Instruments from "../../src/telemetry/instruments.js";
+import type * as Spans from "../../src/telemetry/lifecycle-spans.js";
+import type * as EventRecords from "../../src/watcher/event-records.js";
+import type { EventIo } from "../../src/watcher/event-records.js";
+import { repoRoot } from "./daemon-process.js";
 import { hexId } from "./synthetic.js";
 
 interface Recorded {
@@ -133,8 +138,28 @@ class SerializingExporter implements SpanExporter {
   }
 }
 
+/**
+ * ctrwatch's modules as production runs them: compiled by tsc into dist/ (the bench builds it first), not through
+ * tsx, whose transform wraps each function made at run time in a naming helper (`__name`) — on the span path that
+ * alone was ~1.5 % of the cost. The types are the sources'.
+ */
+async function compiled() {
+  const load = <T>(file: string) => import(path.join(repoRoot, "dist", file)) as Promise<T>;
+  const [client, events, index, instruments, spans, records] = await Promise.all([
+    load<typeof Client>("containerd/client.js"),
+    load<typeof Events>("containerd/events.js"),
+    load<typeof Index>("index/workspace-index.js"),
+    load<typeof Instruments>("telemetry/instruments.js"),
+    load<typeof Spans>("telemetry/lifecycle-spans.js"),
+    load<typeof EventRecords>("watcher/event-records.js"),
+  ]);
+  return { ...client, ...events, ...index, ...instruments, ...spans, ...records };
+}
+
 /** decode → (event → record → index) → (telemetry: spans through the SDK's batch processor, histograms), up to `level`. */
-export function pipeline(level: Level, lookup: (id: string) => ContainerRecord | undefined): Pipeline {
+export async function pipeline(level: Level, lookup: (id: string) => ContainerRecord | undefined): Promise<Pipeline> {
+  const { containerdRoot, EventDecoder, WorkspaceIndex, LifecycleSpans, lifecycleInstruments, lifecycleRecordOf } =
+    await compiled();
   const root = containerdRoot();
   const envelopeType = root.lookupType("containerd.services.events.v1.Envelope");
   const decoder = new EventDecoder(root);

@@ -12,7 +12,7 @@ const gc = (globalThis as { gc?: () => void }).gc;
 if (!gc) throw new Error("run with --expose-gc");
 
 const current = new Map<string, ContainerRecord>();
-const p = pipeline("telemetry", (id) => current.get(id));
+const p = await pipeline("telemetry", (id) => current.get(id));
 for (let k = 0; k < workspaces; k++) {
   const replay = workspaceReplay(k, "start");
   for (const container of replay.containers) current.set(container.id, container);
