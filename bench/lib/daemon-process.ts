@@ -17,10 +17,11 @@ export class DaemonProcess {
     private readonly folder: string,
     args: readonly string[],
     env: NodeJS.ProcessEnv,
+    nodeArgs: readonly string[],
   ) {
     this.child = spawn(
       process.execPath,
-      [path.join(repoRoot, "dist/cli/main.js"), "run", "--api-socket", apiSocket, ...args],
+      [...nodeArgs, path.join(repoRoot, "dist/cli/main.js"), "run", "--api-socket", apiSocket, ...args],
       {
         cwd: repoRoot,
         env: { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: "", ...env },
@@ -39,6 +40,8 @@ export class DaemonProcess {
     containerdSocket: string,
     env: NodeJS.ProcessEnv = {},
     args: readonly string[] = [],
+    /** Node's own flags (`--cpu-prof`, which NODE_OPTIONS does not take). */
+    nodeArgs: readonly string[] = [],
   ): Promise<DaemonProcess> {
     const folder = await mkdtemp(path.join(os.tmpdir(), "ctrwatch-bench-"));
     return new DaemonProcess(
@@ -46,6 +49,7 @@ export class DaemonProcess {
       folder,
       ["--containerd-socket", containerdSocket, "--log-level", "warn", ...args],
       env,
+      nodeArgs,
     );
   }
 
