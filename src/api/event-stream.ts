@@ -28,9 +28,14 @@ export function serveEvents(
   });
   let id = 0;
   let open = true;
-  const send = (event: string, data: string) => {
+  const send = (event: string, data: string, now = false) => {
     if (!open) return;
     res.write(`id: ${++id}\nevent: ${event}\ndata: ${data}\n\n`);
+    // node:http corks the socket at a write and uncorks it on the next tick, so the event would leave only once the
+    // rest of this tick's work is done (the index's other listeners, the watcher, grpc-js after its `data` handler):
+    // 0.1–0.2 ms on the way to a client waiting for a start (docs/performance.md, B1). A live change goes now; the
+    // snapshot on connect stays batched.
+    if (now && res.socket && res.socket.writableCorked > 0) res.socket.uncork();
     if (res.writableLength > options.maxBacklogBytes) {
       logger.debug("disconnecting a client that reads events too slowly", { backlogBytes: res.writableLength });
       close();
@@ -40,7 +45,7 @@ export function serveEvents(
   // Snapshot and subscription in one synchronous step: no change can fall between them. A change's type is the
   // workspace's transition in the API (added, updated, deleted), which the index decided; its steps are not needed.
   for (const workspace of backend.index.list()) send("added", JSON.stringify(workspace));
-  const unsubscribe = backend.index.onChange((change) => send(change.type, JSON.stringify(change.workspace)));
+  const unsubscribe = backend.index.onChange((change) => send(change.type, JSON.stringify(change.workspace), true));
   const offSynced = backend.onFirstSync(() => send("synced", "{}"));
   const heartbeat = setInterval(() => open && res.write(": keepalive\n\n"), options.heartbeatMs).unref();
   const close = () => {

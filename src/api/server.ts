@@ -186,9 +186,18 @@ export class ApiServer {
       return;
     }
     answer.then(
-      (late) => this.send(req, res, rawUrl, late),
-      (error: unknown) => this.send(req, res, rawUrl, { kind: "problem", problem: toProblem(error) }),
+      (late) => this.sendNow(req, res, rawUrl, late),
+      (error: unknown) => this.sendNow(req, res, rawUrl, { kind: "problem", problem: toProblem(error) }),
     );
+  }
+
+  /**
+   * A late answer (a wait that ended) leaves at once: node:http uncorks a response's socket only on the next tick,
+   * after whatever else the change that ended the wait still does in this one (docs/performance.md, B1).
+   */
+  private sendNow(req: IncomingMessage, res: ServerResponse, rawUrl: string, answer: Answer): void {
+    this.send(req, res, rawUrl, answer);
+    if (res.socket && res.socket.writableCorked > 0) res.socket.uncork();
   }
 
   private send(req: IncomingMessage, res: ServerResponse, rawUrl: string, answer: Answer): void {
