@@ -10,25 +10,20 @@
  * meanwhile weighs on both alike; each side's requests/s is its requests over its measured time, its p99 is over
  * every response of its slices.
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { request } from "node:http";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
 import { type Bench, type BenchResult, percentile, round } from "./lib/result.js";
+import { type ServerChild, startServerChild, stopServerChild } from "./lib/server-child.js";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const SERVERS = path.join(ROOT, "bench", "servers");
 const TARGET_RATIO = 0.7;
 const CONNECTIONS = 10;
 const PIPELINING = 1;
 const WARMUP_SECONDS = 1;
 /** Slices per side: the measured time is cut into this many alternating runs. */
 const SLICES = 4;
-const START_TIMEOUT_MS = 60_000;
-const STOP_TIMEOUT_MS = 5_000;
 
 type Transport = "unix" | "tcp";
 type Who = "bare" | "ctrwatch";
@@ -65,62 +60,6 @@ interface Run {
   readonly non2xx: number;
   readonly errors: number;
   readonly timeouts: number;
-}
-
-interface Child {
-  readonly process: ChildProcess;
-  readonly name: string;
-  /** The JSON line the child printed once listening. */
-  readonly ready: Promise<Record<string, unknown>>;
-}
-
-function startChild(name: string, script: string, args: readonly string[]): Child {
-  const child = spawn(process.execPath, ["--import", "tsx", path.join(SERVERS, script), ...args], {
-    cwd: ROOT,
-    stdio: ["ignore", "pipe", "pipe"],
-    // Its own process group: a Ctrl-C reaches the bench, which stops it in order, not the server mid-slice.
-    detached: true,
-  });
-  let stderr = "";
-  child.stderr?.setEncoding("utf8");
-  child.stderr?.on("data", (chunk: string) => {
-    stderr = (stderr + chunk).slice(-4_000);
-  });
-  const ready = new Promise<Record<string, unknown>>((resolve, reject) => {
-    let stdout = "";
-    const timer = setTimeout(() => fail(`did not start within ${START_TIMEOUT_MS / 1000} s`), START_TIMEOUT_MS);
-    const fail = (why: string) => {
-      clearTimeout(timer);
-      reject(new Error(`${name} ${why}${stderr ? `: ${stderr.trim()}` : ""}`));
-    };
-    child.once("error", (error) => fail(`failed to start (${error.message})`));
-    child.once("exit", (code, signal) => fail(`exited before listening (${signal ?? `code ${code}`})`));
-    child.stdout?.setEncoding("utf8");
-    child.stdout?.on("data", (chunk: string) => {
-      stdout += chunk;
-      const newline = stdout.indexOf("\n");
-      if (newline === -1) return;
-      clearTimeout(timer);
-      try {
-        resolve(JSON.parse(stdout.slice(0, newline)) as Record<string, unknown>);
-      } catch {
-        fail(`printed ${JSON.stringify(stdout.slice(0, 200))} instead of its JSON line`);
-      }
-    });
-  });
-  ready.catch(() => {}); // awaited by the caller; never an unhandled rejection
-  return { process: child, name, ready };
-}
-
-/** SIGTERM, then SIGKILL if it is still there after a while. */
-async function stopChild(child: Child): Promise<void> {
-  const proc = child.process;
-  if (proc.pid === undefined || proc.exitCode !== null || proc.signalCode !== null) return; // never ran, or gone
-  const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
-  proc.kill("SIGTERM");
-  const timer = setTimeout(() => proc.kill("SIGKILL"), STOP_TIMEOUT_MS);
-  await exited;
-  clearTimeout(timer);
 }
 
 function tcpPortOf(info: Record<string, unknown>, name: string): number {
@@ -217,10 +156,10 @@ export const benchApi: Bench = async (options) => {
   const slices = options.smoke ? 1 : SLICES;
   const log = (line: string) => options.log(`B3 ${line}`);
   const folder = await mkdtemp(path.join(os.tmpdir(), "ctrwatch-b3-"));
-  const children: Child[] = [];
+  const children: ServerChild[] = [];
   try {
     const apiSocket = path.join(folder, "api.sock");
-    const api = startChild("api-server", "api-server.ts", [apiSocket, String(count)]);
+    const api = startServerChild("api-server", "api-server.ts", [apiSocket, String(count)]);
     children.push(api);
     const apiInfo = await api.ready;
     const ctrwatch: Endpoint = { socketPath: apiSocket, tcpPort: tcpPortOf(apiInfo, api.name) };
@@ -244,7 +183,7 @@ export const benchApi: Bench = async (options) => {
     const bare = new Map<number, Endpoint>();
     for (const bytes of new Set(bodyBytes.values())) {
       const socketPath = path.join(folder, `bare-${bytes}.sock`);
-      const child = startChild(`bare-server (${bytes} bytes)`, "bare-server.ts", [socketPath, String(bytes)]);
+      const child = startServerChild(`bare-server (${bytes} bytes)`, "bare-server.ts", [socketPath, String(bytes)]);
       children.push(child);
       const info = await child.ready;
       bare.set(bytes, { socketPath, tcpPort: tcpPortOf(info, child.name) });
@@ -326,7 +265,7 @@ export const benchApi: Bench = async (options) => {
     };
     return result;
   } finally {
-    await Promise.all(children.map((child) => stopChild(child)));
+    await Promise.all(children.map((child) => stopServerChild(child)));
     await rm(folder, { recursive: true, force: true });
   }
 };

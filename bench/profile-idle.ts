@@ -61,6 +61,19 @@ async function threadSeconds(pid: number): Promise<Map<string, { user: number; s
   return out;
 }
 
+async function printProfile(folder: string, skipMicros: number, summary: string): Promise<void> {
+  const [file] = (await readdir(folder)).filter((name) => name.endsWith(".cpuprofile"));
+  if (!file) throw new Error(`no profile written in ${folder}`);
+  const profile = JSON.parse(await readFile(path.join(folder, file), "utf8")) as Profile;
+  const ranked = selfTimes(profile, skipMicros);
+  const total = ranked.reduce((sum, entry) => sum + entry.micros, 0);
+  console.log(
+    `${summary}; profile: ${path.join(folder, file)} (${(total / 1e6).toFixed(2)} s of it sampled after start-up)`,
+  );
+  for (const { name, micros } of ranked.slice(0, 30))
+    console.log(`${(micros / 1e3).toFixed(1).padStart(9)} ms  ${name}`);
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
   const args = process.argv.slice(2);
   const option = (flag: string, fallback: number) => {
@@ -106,21 +119,9 @@ if (import.meta.url === `file://${process.argv[1]}`) {
         `thread ${name}: user ${(after.user - was.user).toFixed(2)} s, system ${(after.system - was.system).toFixed(2)} s`,
       );
     }
-    if (!profiling) {
-      console.log(`${used.toFixed(2)} CPU s over ${seconds} s (${((used / seconds) * 100).toFixed(3)} % of a core)`);
-      process.exit(0);
-    }
-    const [file] = (await readdir(profiles)).filter((name) => name.endsWith(".cpuprofile"));
-    if (!file) throw new Error(`no profile written in ${profiles}`);
-    const profile = JSON.parse(await readFile(path.join(profiles, file), "utf8")) as Profile;
-    const ranked = selfTimes(profile, skipMicros);
-    const total = ranked.reduce((sum, entry) => sum + entry.micros, 0);
-    console.log(
-      `${used.toFixed(2)} CPU s over ${seconds} s (${((used / seconds) * 100).toFixed(3)} % of a core), ${workspaces} workspaces, otlp ${collector ? "on" : "off"}, scrape ${scrapePort ? "on" : "off"}; profile: ${path.join(profiles, file)} (${(total / 1e6).toFixed(2)} s of it sampled after start-up)`,
-    );
-    for (const { name, micros } of ranked.slice(0, 30)) {
-      console.log(`${(micros / 1e3).toFixed(1).padStart(9)} ms  ${name}`);
-    }
+    const summary = `${used.toFixed(2)} CPU s over ${seconds} s (${((used / seconds) * 100).toFixed(3)} % of a core), ${workspaces} workspaces, otlp ${collector ? "on" : "off"}, scrape ${scrapePort ? "on" : "off"}`;
+    if (profiling) await printProfile(profiles, skipMicros, summary);
+    else console.log(summary);
   } finally {
     await collector?.stop();
     await stack.close();
