@@ -73,8 +73,8 @@ async function main(): Promise<number> {
     const client = stack.containerd.client();
     const { version } = await client.version({ timeoutMs: 5_000 }).finally(() => client.close());
     const bin = onPath("containerd");
-    await send({ kind: "containerd", version, bin });
-    options.log(`containerd ${version} (${bin}): ${ids.join(", ")}`);
+    await send({ kind: "containerd", version, bin, node: process.version });
+    options.log(`containerd ${version} (${bin}), Node ${process.version}: ${ids.join(", ")}`);
     for (const id of ids) {
       stop.signal.throwIfAborted();
       const bench = BENCHES[id];

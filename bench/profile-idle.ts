@@ -97,7 +97,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       stack.containerd.socket,
       collector ? { OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint } : {},
       scrapePort ? ["--metrics-listen", `127.0.0.1:${scrapePort}`] : [],
-      profiling ? ["--cpu-prof", `--cpu-prof-dir=${profiles}`] : [],
+      { nodeArgs: profiling ? ["--cpu-prof", `--cpu-prof-dir=${profiles}`] : [] },
     );
     const spawned = performance.now();
     await daemon.untilReady(spawned);

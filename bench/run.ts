@@ -6,11 +6,14 @@
  *   npm run bench -- --smoke               tiny sizes, same code paths (CI)
  *   npm run bench -- --only B3,B5
  *   npm run bench -- --containerd machine  the containerd benchmarks on the machine's containerd only
+ *   npm run bench -- --node machine        ... under the machine's Node only (or 24)
  *
- * B1 and B2 run on each containerd line, B6 on the machine's: first on the machine's containerd (PATH as it is),
- * then on containerd 2.x (Debian sid's, fetched once and cached by scripts/containerd-line.sh), each line in a child
- * process whose PATH picks its binaries (bench/lib/lines.ts). Each row is labelled with containerd's own version
- * string. When 2.x cannot be had, the run says so and goes on, its rows marked not run.
+ * B1 and B2 run on each containerd line under each Node runtime, B6 on the machine's containerd: first on the
+ * machine's containerd (PATH as it is), then on containerd 2.x (Debian sid's, fetched once and cached by
+ * scripts/containerd-line.sh); each under the machine's Node and under Node 24 (scripts/node-runtime.sh), each pair
+ * in a child process whose PATH picks its binaries and whose Node runs its daemons (bench/lib/lines.ts). B6 runs the
+ * daemons of both Nodes side by side. Each row is labelled with containerd's own version string and Node's. When a
+ * line or a Node cannot be had, the run says so and goes on, its rows marked not run.
  *
  * Ctrl-C or SIGTERM stops the run at the benchmarks' next step; it then cleans up (pods, private containerds and their
  * shims, mounts, cgroups, temp folders) before it exits 130 / 143. Another Ctrl-C meanwhile only says so.
@@ -23,7 +26,17 @@ import { benchApi } from "./b3-api.js";
 import { benchMemory } from "./b4-memory.js";
 import { benchIngest } from "./b5-ingest.js";
 import { repoRoot } from "./lib/daemon-process.js";
-import { BenchStopped, LINE_BENCHES, LINES, type LineName, type LineRun, runLine } from "./lib/lines.js";
+import {
+  BenchStopped,
+  LINE_BENCHES,
+  LINES,
+  type LineName,
+  type LineRun,
+  nodeBinary,
+  RUNTIMES,
+  type RuntimeName,
+  runLine,
+} from "./lib/lines.js";
 import { machineInfo } from "./lib/machine.js";
 import type { BenchOptions, BenchResult } from "./lib/result.js";
 
@@ -32,6 +45,8 @@ export interface RunOptions {
   readonly only?: readonly string[];
   /** The containerd lines for B1, B2 (and B6 on `machine`): both by default. */
   readonly lines?: readonly LineName[];
+  /** The Node runtimes they run under: both by default (Node 24 only once when the machine's Node is 24). */
+  readonly runtimes?: readonly RuntimeName[];
   readonly log?: (line: string) => void;
   /** Aborting it stops the run; runBenchmarks then rejects with the signal's reason once everything is cleaned up. */
   readonly signal?: AbortSignal;
@@ -53,21 +68,42 @@ export async function runBenchmarks(run: RunOptions): Promise<{ results: BenchRe
     signal?.throwIfAborted();
     if (wanted(id)) results.push(await bench(options));
   }
+  const runtimes = (run.runtimes ?? RUNTIMES).filter(
+    (runtime, _, all) => !(runtime === "24" && all.includes("machine") && process.version.startsWith("v24.")),
+  );
+  // B6 starts the other Node's daemons beside its own: the machine's Node and Node 24 over the same minutes.
+  const extraNode =
+    wanted("B6") && runtimes.includes("machine") && runtimes.includes("24") ? (await nodeBinary("24")).node : undefined;
   const lines: LineRun[] = [];
   for (const line of run.lines ?? LINES) {
-    const ids = LINE_BENCHES[line].filter(wanted);
-    if (ids.length === 0) continue;
-    const done = await runLine(line, ids, options);
-    lines.push(done);
-    results.push(...done.results);
+    for (const runtime of runtimes) {
+      const ids = LINE_BENCHES[line].filter(wanted).filter((id) => id !== "B6" || runtime === "machine");
+      if (ids.length === 0) continue;
+      const done = await runLine(line, runtime, ids, {
+        ...options,
+        extraNode: ids.includes("B6") ? extraNode : undefined,
+      });
+      lines.push(done);
+      results.push(...done.results);
+    }
   }
-  const lineOrder = (r: BenchResult) => (r.containerd ? LINES.indexOf(r.containerd.line as LineName) : -1);
+  const lineOrder = (r: BenchResult) =>
+    r.containerd
+      ? LINES.indexOf(r.containerd.line as LineName) * RUNTIMES.length +
+        RUNTIMES.indexOf((r.containerd.runtime ?? "machine") as RuntimeName)
+      : -1;
   results.sort((a, b) => a.id.localeCompare(b.id) || lineOrder(a) - lineOrder(b));
 
   const machine = machineInfo();
   const folder = path.join(repoRoot, ".bench-results");
   await mkdir(folder, { recursive: true });
-  const containerd = lines.map((l) => ({ line: l.line, version: l.containerd?.version, bin: l.containerd?.bin }));
+  const containerd = lines.map((l) => ({
+    line: l.line,
+    runtime: l.runtime,
+    version: l.containerd?.version,
+    bin: l.containerd?.bin,
+    node: l.containerd?.node,
+  }));
   const report = JSON.stringify({ machine, containerd, smoke: run.smoke, results }, null, 2);
   const file = path.join(folder, `${machine.date.replaceAll(":", "-")}${run.smoke ? "-smoke" : ""}.json`);
   await writeFile(file, `${report}\n`);
@@ -77,7 +113,7 @@ export async function runBenchmarks(run: RunOptions): Promise<{ results: BenchRe
 
 export function table(results: readonly BenchResult[]): string {
   const rows = results.map((r) => [
-    r.containerd ? `${r.id} containerd ${r.containerd.version}` : r.id,
+    r.containerd ? `${r.id} containerd ${r.containerd.version} · Node ${r.containerd.node ?? "?"}` : r.id,
     r.notRun !== undefined ? "not run" : r.pass ? "pass" : "MISS",
     r.title,
     r.summary,
@@ -97,6 +133,12 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const unknown = lines?.filter((line) => !(LINES as readonly string[]).includes(line)) ?? [];
   if (unknown.length > 0) {
     console.error(`bench: unknown containerd line ${unknown.join(", ")} (${LINES.join(", ")})`);
+    process.exit(2);
+  }
+  const runtimes = listAfter("--node");
+  const unknownNode = runtimes?.filter((runtime) => !(RUNTIMES as readonly string[]).includes(runtime)) ?? [];
+  if (unknownNode.length > 0) {
+    console.error(`bench: unknown Node runtime ${unknownNode.join(", ")} (${RUNTIMES.join(", ")})`);
     process.exit(2);
   }
 
@@ -126,6 +168,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       smoke: args.includes("--smoke"),
       only,
       lines: lines as LineName[] | undefined,
+      runtimes: runtimes as RuntimeName[] | undefined,
       signal: stop.signal,
     });
     console.log(table(results));

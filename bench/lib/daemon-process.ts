@@ -7,6 +7,13 @@ import { get } from "../../test/harness/http.js";
 
 export const repoRoot = path.resolve(path.dirname(new URL(import.meta.url).pathname), "../..");
 
+export interface DaemonLaunch {
+  /** The Node binary (default: this process's). */
+  readonly node?: string;
+  /** Node's own flags (`--cpu-prof`, which NODE_OPTIONS does not take). */
+  readonly nodeArgs?: readonly string[];
+}
+
 export class DaemonProcess {
   stderr = "";
   readonly child: ChildProcess;
@@ -17,11 +24,11 @@ export class DaemonProcess {
     private readonly folder: string,
     args: readonly string[],
     env: NodeJS.ProcessEnv,
-    nodeArgs: readonly string[],
+    launch: DaemonLaunch,
   ) {
     this.child = spawn(
-      process.execPath,
-      [...nodeArgs, path.join(repoRoot, "dist/cli/main.js"), "run", "--api-socket", apiSocket, ...args],
+      launch.node ?? process.execPath,
+      [...(launch.nodeArgs ?? []), path.join(repoRoot, "dist/cli/main.js"), "run", "--api-socket", apiSocket, ...args],
       {
         cwd: repoRoot,
         env: { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: "", ...env },
@@ -40,8 +47,7 @@ export class DaemonProcess {
     containerdSocket: string,
     env: NodeJS.ProcessEnv = {},
     args: readonly string[] = [],
-    /** Node's own flags (`--cpu-prof`, which NODE_OPTIONS does not take). */
-    nodeArgs: readonly string[] = [],
+    launch: DaemonLaunch = {},
   ): Promise<DaemonProcess> {
     const folder = await mkdtemp(path.join(os.tmpdir(), "ctrwatch-bench-"));
     return new DaemonProcess(
@@ -49,7 +55,7 @@ export class DaemonProcess {
       folder,
       ["--containerd-socket", containerdSocket, "--log-level", "warn", ...args],
       env,
-      nodeArgs,
+      launch,
     );
   }
 

@@ -4,6 +4,10 @@
  * and containerd finds its shim on its own PATH. `machine` is the machine's containerd as PATH has it; `sid` is
  * containerd 2.x, fetched (once, cached) by scripts/containerd-line.sh, its folder put first on PATH.
  *
+ * And the Node runtimes they run under: the child runs on that Node, and so do the daemons it starts (they are
+ * started with the child's own `process.execPath`). `machine` is the Node running the bench; `24` is Node 24 LTS, what
+ * the images run, fetched (once, cached) by scripts/node-runtime.sh.
+ *
  * The child runs in its own process group (`detached`): a Ctrl-C in the terminal reaches the bench only, which then
  * asks each child (SIGTERM) to stop at its next step and clean up (pods, its private containerd and shims, mounts,
  * temp folders) — not containerd or a shim first, dying before anything is cleaned.
@@ -19,6 +23,9 @@ const run = promisify(execFile);
 export const LINES = ["machine", "sid"] as const;
 export type LineName = (typeof LINES)[number];
 
+export const RUNTIMES = ["machine", "24"] as const;
+export type RuntimeName = (typeof RUNTIMES)[number];
+
 /** What runs on each line: B6 only on the machine's containerd (it measures ctrwatch idling, not containerd). */
 export const LINE_BENCHES: Readonly<Record<LineName, readonly string[]>> = {
   machine: ["B1", "B2", "B6"],
@@ -28,14 +35,15 @@ export const LINE_BENCHES: Readonly<Record<LineName, readonly string[]>> = {
 /** What bench/line.ts sends its parent over the IPC channel. */
 export type LineMessage =
   | { readonly kind: "log"; readonly line: string }
-  | { readonly kind: "containerd"; readonly version: string; readonly bin: string }
+  | { readonly kind: "containerd"; readonly version: string; readonly bin: string; readonly node: string }
   | { readonly kind: "result"; readonly result: BenchResult }
   | { readonly kind: "error"; readonly message: string };
 
 /** A line's run: its results, labelled; the containerd it ran on (undefined when it could not be had). */
 export interface LineRun {
   readonly line: LineName;
-  readonly containerd?: { readonly version: string; readonly bin: string };
+  readonly runtime: RuntimeName;
+  readonly containerd?: { readonly version: string; readonly bin: string; readonly node: string };
   readonly results: readonly BenchResult[];
 }
 
@@ -59,8 +67,25 @@ async function binFolder(line: LineName): Promise<{ folder?: string; error?: str
   }
 }
 
-function notRun(line: LineName, ids: readonly string[], reason: string): BenchResult[] {
-  const containerd: ContainerdLabel = { line, version: line === "sid" ? "2.x (sid)" : line };
+/** The `node` binary for `runtime`, or why it cannot be had. */
+export async function nodeBinary(runtime: RuntimeName): Promise<{ node?: string; error?: string }> {
+  if (runtime === "machine") return { node: process.execPath };
+  try {
+    const { stdout } = await run(path.join(repoRoot, "scripts/node-runtime.sh"), [runtime], { timeout: 300_000 });
+    return { node: stdout.trim() };
+  } catch (error) {
+    const stderr = (error as { stderr?: string }).stderr?.trim();
+    return { error: stderr || (error as Error).message };
+  }
+}
+
+function notRun(line: LineName, runtime: RuntimeName, ids: readonly string[], reason: string): BenchResult[] {
+  const containerd: ContainerdLabel = {
+    line,
+    version: line === "sid" ? "2.x (sid)" : line,
+    runtime,
+    node: runtime === "machine" ? process.version : `v${runtime}`,
+  };
   return ids.map((id) => ({
     id,
     title: "not run",
@@ -74,22 +99,35 @@ function notRun(line: LineName, ids: readonly string[], reason: string): BenchRe
   }));
 }
 
-/** Runs `ids` (of LINE_BENCHES[line]) on `line` in a child process; resolves with its results, labelled. */
-export async function runLine(line: LineName, ids: readonly string[], options: BenchOptions): Promise<LineRun> {
+/**
+ * Runs `ids` (of LINE_BENCHES[line]) on `line` under `runtime` in a child process; resolves with its results,
+ * labelled. `extraNode`: another Node binary B6 starts daemons on beside the child's own (scrape off and on each).
+ */
+export async function runLine(
+  line: LineName,
+  runtime: RuntimeName,
+  ids: readonly string[],
+  options: BenchOptions & { readonly extraNode?: string },
+): Promise<LineRun> {
   const { log, signal } = options;
   signal?.throwIfAborted();
-  const { folder, error } = await binFolder(line);
+  const [{ folder, error }, { node, error: nodeError }] = await Promise.all([binFolder(line), nodeBinary(runtime)]);
   signal?.throwIfAborted();
   if (error !== undefined) {
     log(
       `containerd ${line}: NOT RUN — could not get its binaries (${error}); its ${ids.join(", ")} rows are marked not run`,
     );
-    return { line, results: notRun(line, ids, `its binaries could not be had: ${error}`) };
+    return { line, runtime, results: notRun(line, runtime, ids, `its binaries could not be had: ${error}`) };
+  }
+  if (node === undefined) {
+    log(`Node ${runtime}: NOT RUN — could not get it (${nodeError}); its ${ids.join(", ")} rows are marked not run`);
+    return { line, runtime, results: notRun(line, runtime, ids, `Node ${runtime} could not be had: ${nodeError}`) };
   }
   const env = { ...process.env };
   if (folder) env.PATH = `${folder}:${env.PATH ?? ""}`;
+  if (options.extraNode) env.CTRWATCH_BENCH_EXTRA_NODE = options.extraNode;
   const child = spawn(
-    process.execPath,
+    node,
     [
       "--import",
       "tsx",
@@ -105,8 +143,9 @@ export async function runLine(line: LineName, ids: readonly string[], options: B
   let failure: string | undefined;
   child.on("message", (message: LineMessage) => {
     if (message.kind === "log") log(message.line);
-    else if (message.kind === "containerd") containerd = { version: message.version, bin: message.bin };
-    else if (message.kind === "result") results.push(message.result);
+    else if (message.kind === "containerd") {
+      containerd = { version: message.version, bin: message.bin, node: message.node };
+    } else if (message.kind === "result") results.push(message.result);
     else failure = message.message;
   });
   const stop = () => child.kill("SIGTERM");
@@ -118,9 +157,14 @@ export async function runLine(line: LineName, ids: readonly string[], options: B
   signal?.throwIfAborted();
   if (exit.code !== 0) {
     throw new Error(
-      `the benchmarks on containerd ${containerd?.version ?? line} failed (${exit.signal ?? `exit ${exit.code}`}): ${failure ?? "no message"}`,
+      `the benchmarks on containerd ${containerd?.version ?? line} under Node ${containerd?.node ?? runtime} failed (${exit.signal ?? `exit ${exit.code}`}): ${failure ?? "no message"}`,
     );
   }
-  const label: ContainerdLabel = { line, version: containerd?.version ?? line };
-  return { line, containerd, results: results.map((result) => ({ ...result, containerd: label })) };
+  const label: ContainerdLabel = {
+    line,
+    version: containerd?.version ?? line,
+    runtime,
+    node: containerd?.node ?? runtime,
+  };
+  return { line, runtime, containerd, results: results.map((result) => ({ ...result, containerd: label })) };
 }

@@ -22,6 +22,10 @@ export interface ContainerdLabel {
   readonly line: string;
   /** containerd's own version string (`1.6.20~ds1`, `2.1.9+unknown`), or the line's name when it never started. */
   readonly version: string;
+  /** The Node runtime the line's daemons ran on: `machine` (the bench's own) or a major version (`24`). */
+  readonly runtime?: string;
+  /** That Node's version (`v24.22.3`). */
+  readonly node?: string;
 }
 
 export interface BenchOptions {

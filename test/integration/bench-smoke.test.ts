@@ -24,30 +24,56 @@ test.serial("npm run bench -- --smoke runs B1 to B6 and reports each against its
   t.timeout(10 * 60_000);
   const lines: string[] = [];
   const { results, file } = await runBenchmarks({ smoke: true, log: (line) => lines.push(line) });
-  const machine = results.filter((r) => r.containerd === undefined || r.containerd.line === "machine");
+  const on = (line: string, runtime: string) =>
+    results.filter((r) => r.containerd?.line === line && (r.containerd.runtime ?? "machine") === runtime);
+  const machine = results.filter(
+    (r) => r.containerd === undefined || (r.containerd.line === "machine" && r.containerd.runtime === "machine"),
+  );
   t.deepEqual(
     machine.map((r) => r.id),
     ["B1", "B2", "B3", "B4", "B5", "B6"],
   );
   // The machine's line is whichever containerd is first on PATH (CI also runs this file with 1.7 and 2.x there).
   for (const result of machine.filter((r) => r.containerd)) t.regex(result.containerd?.version ?? "", /^v?[12]\.\d+\./);
-  // containerd 2.x: B1 and B2 again, measured, or (when its binaries could not be had) marked not run with the reason.
-  const newer = results.filter((r) => r.containerd?.line === "sid");
-  t.deepEqual(
-    newer.map((r) => r.id),
-    ["B1", "B2"],
-  );
-  for (const result of newer) {
-    if (result.notRun !== undefined) {
-      t.log(`${result.id} on containerd 2.x: ${result.summary}`);
-      t.false(result.pass);
-      t.true(
-        lines.some((line) => line.includes("NOT RUN")),
-        "the run says the 2.x rows were not run",
-      );
-    } else {
-      t.regex(result.containerd?.version ?? "", /^v?2\.\d+\./);
+  // B1 and B2 again on containerd 2.x, and under Node 24 on both lines (unless the machine's Node is 24 already),
+  // measured, or (when a line's binaries or Node 24 could not be had) marked not run with the reason.
+  const node24Apart = !process.version.startsWith("v24.");
+  const others = [
+    { line: "sid", runtime: "machine", version: /^v?2\.\d+\./ },
+    ...(node24Apart
+      ? [
+          { line: "machine", runtime: "24", version: /^v?[12]\.\d+\./ },
+          { line: "sid", runtime: "24", version: /^v?2\.\d+\./ },
+        ]
+      : []),
+  ];
+  for (const { line, runtime, version } of others) {
+    const rows = on(line, runtime);
+    t.deepEqual(
+      rows.map((r) => r.id),
+      ["B1", "B2"],
+      `containerd ${line}, Node ${runtime}`,
+    );
+    for (const result of rows) {
+      if (result.notRun !== undefined) {
+        t.log(`${result.id} on containerd ${line}, Node ${runtime}: ${result.summary}`);
+        t.false(result.pass);
+        t.true(
+          lines.some((text) => text.includes("NOT RUN")),
+          "the run says the rows were not run",
+        );
+      } else {
+        t.regex(result.containerd?.version ?? "", version);
+        if (runtime === "24") t.regex(result.containerd?.node ?? "", /^v24\./);
+      }
     }
+  }
+  if (node24Apart) {
+    const b6 = machine.find((r) => r.id === "B6");
+    t.true(
+      Object.keys(b6?.figures ?? {}).some((key) => key.endsWith("Node24")),
+      "B6 measured Node 24's daemons beside the machine's",
+    );
   }
   for (const result of results.filter((r) => r.notRun === undefined)) {
     const label = `${result.id} on ${result.containerd?.version ?? "no containerd"}`;
