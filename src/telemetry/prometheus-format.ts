@@ -168,14 +168,22 @@ function merge(...layers: Labels[]): Map<string, string> {
   return out;
 }
 
+const NEEDS_ESCAPE = /[\\\n"]/;
 const escapeLabelValue = (value: string) =>
-  value.replaceAll("\\", "\\\\").replaceAll("\n", "\\n").replaceAll('"', '\\"');
+  NEEDS_ESCAPE.test(value) ? value.replaceAll("\\", "\\\\").replaceAll("\n", "\\n").replaceAll('"', '\\"') : value;
 
-function renderLabels(labels: Labels, extra?: readonly [string, string]): string {
+/** `label="value",...`, the inside of a series' braces. */
+function labelBody(labels: Labels): string {
   const parts: string[] = [];
   for (const [label, value] of labels) parts.push(`${label}="${escapeLabelValue(value)}"`);
-  if (extra) parts.push(`${extra[0]}="${escapeLabelValue(extra[1])}"`);
-  return parts.length === 0 ? "" : `{${parts.join(",")}}`;
+  return parts.join(",");
+}
+
+/** A series' braces: its labels (a body from labelBody) and one more (a histogram bucket's `le`). */
+function renderLabels(body: string, extra?: readonly [string, string]): string {
+  const last = extra ? `${extra[0]}="${escapeLabelValue(extra[1])}"` : "";
+  if (body === "") return last === "" ? "" : `{${last}}`;
+  return last === "" ? `{${body}}` : `{${body},${last}}`;
 }
 
 function renderNumber(value: number): string {
@@ -203,7 +211,8 @@ interface Family {
   readonly help: string;
   /** The unit word the family's name ends with, for OpenMetrics' UNIT line. */
   readonly unit: string | undefined;
-  readonly series: { readonly point: DataPoint<number | Histogram>; readonly labels: Labels }[];
+  /** Each point with its labels rendered (labelBody): resource, scope, then the point's attributes. */
+  readonly series: { readonly point: DataPoint<number | Histogram>; readonly labels: string }[];
 }
 
 function familyOf(metric: MetricData): Pick<Family, "name" | "type" | "unit"> | undefined {
@@ -231,6 +240,16 @@ export function renderExposition(resourceMetrics: ResourceMetrics, format: Expos
   for (const scope of resourceMetrics.scopeMetrics) {
     const scopeLabels = new Map<string, string>([["otel_scope_name", scope.scope.name]]);
     if (scope.scope.version) scopeLabels.set("otel_scope_version", scope.scope.version);
+    // Points often share one attributes object (a workspace's series do): their labels are rendered once.
+    const rendered = new WeakMap<Attributes, string>();
+    const labelsFor = (attributes: Attributes) => {
+      let body = rendered.get(attributes);
+      if (body === undefined) {
+        body = labelBody(merge(resourceLabels, scopeLabels, labelsOf(attributes)));
+        rendered.set(attributes, body);
+      }
+      return body;
+    };
     for (const metric of scope.metrics) {
       const shape = familyOf(metric);
       if (!shape) continue;
@@ -242,7 +261,7 @@ export function renderExposition(resourceMetrics: ResourceMetrics, format: Expos
         continue; // two instruments under one name and different types: the first one's series stand
       }
       for (const point of metric.dataPoints as DataPoint<number | Histogram>[]) {
-        family.series.push({ point, labels: merge(resourceLabels, scopeLabels, labelsOf(point.attributes)) });
+        family.series.push({ point, labels: labelsFor(point.attributes) });
       }
     }
   }
@@ -252,7 +271,7 @@ export function renderExposition(resourceMetrics: ResourceMetrics, format: Expos
     const infoType = format === "openmetrics" ? "info" : "gauge";
     lines.push(`# TYPE target${format === "openmetrics" ? "" : "_info"} ${infoType}`);
     lines.push(`# HELP target${format === "openmetrics" ? "" : "_info"} ${escapeHelp("Target metadata", format)}`);
-    lines.push(`target_info${renderLabels(targetLabels)} 1`);
+    lines.push(`target_info${renderLabels(labelBody(targetLabels))} 1`);
   }
   for (const family of families.values()) {
     if (family.series.length === 0) continue;

@@ -216,3 +216,27 @@ test("a family with no points is left out; numbers NaN and infinities are writte
   t.regex(text, /i="1"\} \+Inf\n/);
   t.regex(text, /i="2"\} -Inf\n/);
 });
+
+test("points that share one attributes object each carry its labels; label values are escaped", (t) => {
+  const shared = { "container.id": 'c"1\\\n', "workspace.instance.id": "w1" };
+  const sum = (name: string, extra?: Record<string, string>): MetricData => ({
+    descriptor: descriptor(name, "By"),
+    aggregationTemporality: AggregationTemporality.CUMULATIVE,
+    dataPointType: DataPointType.SUM,
+    isMonotonic: false,
+    dataPoints: [
+      { startTime: [1, 0], endTime: [2, 0], attributes: extra ? { ...shared, ...extra } : shared, value: 1 },
+    ],
+  });
+  const text = renderExposition(collection([sum("a.usage"), sum("b.usage"), sum("c.usage", { state: "x" })]), "text");
+  const labels = 'container_id="c\\"1\\\\\\n",workspace_instance_id="w1"';
+  t.true(text.includes(`a_usage_bytes{${'host_name="host-a",k8s_node_name="node-a"'}`), text);
+  for (const name of ["a_usage_bytes", "b_usage_bytes"])
+    t.regex(text, new RegExp(`^${name}\\{.*${escapeRegex(labels)}\\} 1$`, "m"));
+  // Point labels in key order: state before workspace_instance_id.
+  t.true(text.includes('container_id="c\\"1\\\\\\n",state="x",workspace_instance_id="w1"} 1'), text);
+});
+
+function escapeRegex(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
