@@ -222,6 +222,17 @@ export class WorkspaceIndex {
     return out;
   }
 
+  /**
+   * The current workspace container of each workspace in the index now (dormant and removed ones excluded), or null:
+   * what a periodic reader checks its older answers against without building every workspace's view.
+   */
+  currentContainers(): Map<string, string | null> {
+    const out = new Map<string, string | null>();
+    for (const entry of this.entries.values())
+      if (entry.visible) out.set(entry.instanceId, entry.container?.id ?? null);
+    return out;
+  }
+
   get(instanceId: string): Workspace | undefined {
     const entry = this.entries.get(instanceId);
     return entry?.visible ? workspaceView(entry, this.mapping) : undefined;

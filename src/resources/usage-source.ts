@@ -19,7 +19,7 @@ export interface WorkspaceUsage {
 }
 
 /** What the usage source reads of the index: which workspaces there are. */
-export type WorkspaceLookup = Pick<WorkspaceIndex, "get" | "list">;
+export type WorkspaceLookup = Pick<WorkspaceIndex, "get" | "list" | "currentContainers">;
 
 /** How long one Tasks/Metrics answer serves every collection. */
 export const USAGE_SHARE_WINDOW_MS = 1_000;
@@ -54,10 +54,10 @@ export class UsageSource {
    */
   async collect(): Promise<WorkspaceUsage[]> {
     const usages = await this.shared.get();
-    return usages.flatMap((u) => {
-      const now = this.index.get(u.workspace.instanceId);
-      return now && now.containerId === u.usage.containerId ? [{ workspace: now, usage: u.usage }] : [];
-    });
+    // Checked against the index as it is now, without building 200 views per collection: the answer's view is at
+    // most a window old, and what a series reads of it (pod, namespace, its task's start) is the container's.
+    const current = this.index.currentContainers();
+    return usages.filter((u) => current.get(u.workspace.instanceId) === u.usage.containerId);
   }
 
   /** One workspace's usage; `not_found` when it is not indexed or its container has no task. */
