@@ -27,7 +27,12 @@ for (const via of ["node", "tsx-cli"] as const) {
       t.true(existsSync(socket), "the API socket is there while it runs");
       for (let n = 0; n < presses; n++) ctrwatch.signalGroup("SIGINT");
       const exit = await ctrwatch.exited;
-      t.deepEqual(exit, { code: 0, signal: null }, ctrwatch.stderr);
+      if (via === "node") t.deepEqual(exit, { code: 0, signal: null }, ctrwatch.stderr);
+      // Under tsx's CLI the exit code is tsx's parent's: when the child (ctrwatch, stopped in a millisecond) exits
+      // before its report of the signal has reached the parent over IPC, the parent relays the signal, hears nothing
+      // and exits 130 for a child that exited 0 (seen once in ~10 CI runs). That the daemon itself stopped cleanly
+      // is what the lines below check, and they fail if it died of the signal instead.
+      else t.true(exit.code === 0 || exit.code === 130, `${JSON.stringify(exit)}\n${ctrwatch.stderr}`);
       t.false(existsSync(socket), "the API socket is removed");
       t.regex(ctrwatch.stderr, /ctrwatch stopped/);
       t.notRegex(ctrwatch.stderr, /Warning|ERROR/);
