@@ -124,11 +124,17 @@ test.serial(
     await kubelet.removeContainer(id);
     await kubelet.stopPod(pod);
     await kubelet.removePod(pod);
-    await eventually(t, "the sandbox's task and container deleted", () =>
-      received.some((e) => e.event.kind === "ContainerDelete" && e.event.id === pod.id) &&
-      received.some((e) => e.event.kind === "TaskDelete" && e.event.containerId === pod.id)
-        ? true
-        : undefined,
+    // 30 s: once in a clean-clone CI run on containerd 2.1.9 the sandbox's deletes had not come 10 s after
+    // RemovePodSandbox returned (2.x tears the pod sandbox down through its sandbox controller).
+    await eventually(
+      t,
+      "the sandbox's task and container deleted",
+      () =>
+        received.some((e) => e.event.kind === "ContainerDelete" && e.event.id === pod.id) &&
+        received.some((e) => e.event.kind === "TaskDelete" && e.event.containerId === pod.id)
+          ? true
+          : undefined,
+      30_000,
     );
     await ctr.waitFor((e) => e.topic === "/containers/delete" && e.body.includes(pod.id));
     await ctr.waitFor((e) => e.topic === "/tasks/delete" && e.body.includes(pod.id));
