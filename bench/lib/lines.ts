@@ -55,28 +55,29 @@ export class BenchStopped extends Error {
   }
 }
 
-/** The folder to put first on PATH for `line` (undefined: PATH as it is), or why it cannot be had. */
-async function binFolder(line: LineName): Promise<{ folder?: string; error?: string }> {
-  if (line === "machine") return {};
+/** What one of the project's fetch scripts printed (a path), or why it failed (its stderr). */
+async function scriptAnswer(script: string, arg: string): Promise<{ path?: string; error?: string }> {
   try {
-    const { stdout } = await run(path.join(repoRoot, "scripts/containerd-line.sh"), [line], { timeout: 300_000 });
-    return { folder: stdout.trim() };
+    const { stdout } = await run(path.join(repoRoot, "scripts", script), [arg], { timeout: 300_000 });
+    return { path: stdout.trim() };
   } catch (error) {
     const stderr = (error as { stderr?: string }).stderr?.trim();
     return { error: stderr || (error as Error).message };
   }
 }
 
+/** The folder to put first on PATH for `line` (undefined: PATH as it is), or why it cannot be had. */
+async function binFolder(line: LineName): Promise<{ folder?: string; error?: string }> {
+  if (line === "machine") return {};
+  const { path: folder, error } = await scriptAnswer("containerd-line.sh", line);
+  return { folder, error };
+}
+
 /** The `node` binary for `runtime`, or why it cannot be had. */
 export async function nodeBinary(runtime: RuntimeName): Promise<{ node?: string; error?: string }> {
   if (runtime === "machine") return { node: process.execPath };
-  try {
-    const { stdout } = await run(path.join(repoRoot, "scripts/node-runtime.sh"), [runtime], { timeout: 300_000 });
-    return { node: stdout.trim() };
-  } catch (error) {
-    const stderr = (error as { stderr?: string }).stderr?.trim();
-    return { error: stderr || (error as Error).message };
-  }
+  const { path: node, error } = await scriptAnswer("node-runtime.sh", runtime);
+  return { node, error };
 }
 
 function notRun(line: LineName, runtime: RuntimeName, ids: readonly string[], reason: string): BenchResult[] {
