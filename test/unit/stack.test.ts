@@ -435,6 +435,12 @@ test("the collector's Prometheus exporter labels resources and is what Prometheu
   );
   t.truthy(job, `no scrape job for otel-collector:${port}`);
   t.is(job?.honor_labels, true, "honor_labels keeps the exporter's job and instance");
+  // The first startup shows: the exporter's created timestamps travel in the protobuf format only, and Prometheus
+  // turns them into 0 samples with created-timestamp-zero-ingestion.
+  t.is(arr(job?.scrape_protocols)[0], "PrometheusProto", "the collector is scraped in protobuf first");
+  const command = arr(obj(composeServices.prometheus).command).map(str);
+  t.true(command.includes("--enable-feature=created-timestamp-zero-ingestion"), command.join(" "));
+  t.is(exporter.enable_open_metrics, undefined, "OpenMetrics from the exporter would carry no _created lines");
 });
 
 test("the collector's trace exporters reach Jaeger and Tempo on their OTLP ports", (t) => {
