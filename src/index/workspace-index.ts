@@ -238,23 +238,6 @@ export class WorkspaceIndex {
     return entry?.visible ? workspaceView(entry, this.mapping) : undefined;
   }
 
-  getByPodUid(podUid: string): Workspace | undefined {
-    for (const entry of this.entries.values()) {
-      if (entry.visible && entry.facts.podUid === podUid) return workspaceView(entry, this.mapping);
-    }
-    return undefined;
-  }
-
-  /** The instance a container (sandbox or current workspace container) belongs to. */
-  instanceOf(containerId: string): string | undefined {
-    return this.lookup(containerId)?.entry.instanceId;
-  }
-
-  /** Whether `containerId` is the sandbox or the workspace container of an indexed workspace. */
-  exists(containerId: string): boolean {
-    return this.lookup(containerId) !== undefined;
-  }
-
   container(containerId: string): ContainerView | undefined {
     const found = this.lookup(containerId);
     return found && containerView(found.entry, found.container, this.mapping);
@@ -265,13 +248,6 @@ export class WorkspaceIndex {
     const rootfs = this.require(containerId).container.liveRootfs;
     const path = options.unmapped ? rootfs : mapped(rootfs, this.mapping);
     if (!path) throw new CtrwatchError("not_found", `container ${containerId} has no task, so no root filesystem`);
-    return path;
-  }
-
-  upperdir(containerId: string, options: { unmapped?: boolean } = {}): string {
-    const upperdir = this.require(containerId).container.upperdir;
-    const path = options.unmapped ? upperdir : mapped(upperdir, this.mapping);
-    if (!path) throw new CtrwatchError("not_found", `the upperdir of container ${containerId} is not known`);
     return path;
   }
 
@@ -315,7 +291,10 @@ export class WorkspaceIndex {
     );
   }
 
-  /** Pending waits; 0 when nothing waits (tests read it to prove waits leave nothing behind). */
+  /**
+   * Pending waits; 0 when nothing waits. A diagnostic for leak checks: scripts/soak.ts and the tests read it to prove
+   * that waits leave nothing behind.
+   */
   get waiterCount(): number {
     return this.containerWaiters.size + this.stopWaiters.size;
   }
@@ -334,19 +313,6 @@ export class WorkspaceIndex {
     let count = 0;
     for (const entry of this.entries.values()) if (entry.visible) count++;
     return count;
-  }
-
-  /** Internal sizes, to prove nothing leaks. */
-  get stats(): { entries: number; dormant: number; containers: number; retired: number; waiters: number } {
-    let dormant = 0;
-    for (const entry of this.entries.values()) if (entry.dormant) dormant++;
-    return {
-      entries: this.entries.size,
-      dormant,
-      containers: this.byContainerId.size,
-      retired: this.retiredInstances.size,
-      waiters: this.waiterCount,
-    };
   }
 
   /** Calls `listener` after each change; returns the unsubscribe function. */

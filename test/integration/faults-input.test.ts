@@ -115,7 +115,10 @@ test.serial(
     t.like(daemon.index.get("good-1"), { containerId: goodContainer, state: "running" });
     const pid = (await get({ socketPath: apiSocket }, `/v1/containers/${goodContainer}/pid`)).json as { pid: number };
     t.is(pid.pid, (await containerd.client().getTask(goodContainer)).pid);
-    t.truthy(daemon.index.upperdir(goodContainer), "a TaskCreate without upperdir= did not erase the known upperdir");
+    t.truthy(
+      daemon.index.container(goodContainer)?.upperdir,
+      "a TaskCreate without upperdir= did not erase the known upperdir",
+    );
     // The broken ones answer what they can, and say why not where they cannot.
     const noCgroup = await get({ socketPath: apiSocket }, `/v1/containers/${hexId("no-linux-container")}/cgroup`);
     t.is(noCgroup.status, 404);

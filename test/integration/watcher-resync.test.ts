@@ -35,7 +35,11 @@ test.serial("pods that existed before ctrwatch started are found by the first sy
     backfilled: true,
   });
   t.true(existsSync(path.join(index.rootfs(id), "bin/busybox")), "rootfs from the mount table");
-  t.true(existsSync(path.join(index.upperdir(id), "marker-file")), "upperdir from the overlay's options");
+  const upperdir = index.container(id)?.upperdir;
+  t.true(
+    typeof upperdir === "string" && existsSync(path.join(upperdir, "marker-file")),
+    "upperdir from the overlay's options",
+  );
   t.truthy(index.get("before-1")?.timestamps.taskStarted, "the start estimated from /proc");
   t.like(index.get("before-2"), { state: "pending", containerId: null, backfilled: true });
   t.deepEqual(await index.waitForContainer("before-1", { timeoutMs: 0 }), { status: "ok", value: id });

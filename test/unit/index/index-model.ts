@@ -264,8 +264,9 @@ export async function check(run: Run): Promise<void> {
       throw new Error(`${where}: index ${summary(got)}\n     model ${summary(expected)}`);
     }
     for (const sim of containerd.containers) {
-      const current = [...expected.values()].some((w) => w.sandboxId === sim.id || w.containerId === sim.id);
-      if (index.exists(sim.id) !== current) throw new Error(`${where}: exists(${sim.id}) should be ${current}`);
+      const owner = [...expected].find(([, w]) => w.sandboxId === sim.id || w.containerId === sim.id)?.[0];
+      const found = index.container(sim.id)?.instanceId;
+      if (found !== owner) throw new Error(`${where}: container(${sim.id}) should be of ${owner}, is of ${found}`);
     }
     for (const wait of waits) {
       const now = expected.get(wait.instanceId);
@@ -382,12 +383,26 @@ export async function check(run: Run): Promise<void> {
   await flush();
   compare("after the final reconcile");
 
-  // Everything goes: nothing may be left behind.
+  // Everything goes: nothing may be left behind. Whatever the index still held of a container would answer a late
+  // record: every record it was given, again, a delete of every container, and a newer workspace container in each
+  // sandbox (which an entry left behind, even a dormant one, would take) must tell no change and find nothing.
   for (const c of containerd.containers) containerd.remove(c);
   index.reconcile(containerd.snapshot());
   await flush();
-  if (index.size !== 0 || index.stats.entries !== 0 || index.stats.containers !== 0) {
-    throw new Error(`entries left behind: ${JSON.stringify(index.stats)}`);
+  let told = 0;
+  const unsubscribe = index.onChange(() => told++);
+  for (const record of delivered) index.apply(record);
+  for (const c of containerd.containers) {
+    if (c.role === "sandbox") {
+      const probe = workspaceContainer(`probe-in-${c.id}`, c.id, { createdAt: containerd.tick() });
+      index.apply({ kind: "container", container: probe });
+    }
+    index.apply({ kind: "container-deleted", containerId: c.id });
+  }
+  unsubscribe();
+  const found = containerd.containers.filter((c) => index.container(c.id) !== undefined).map((c) => c.id);
+  if (index.size !== 0 || told !== 0 || found.length) {
+    throw new Error(`left behind: ${index.size} workspaces, ${told} changes told, containers found: ${found}`);
   }
   const pendingStops = waits.filter((w) => w.forStop && !w.result);
   if (pendingStops.length) throw new Error(`${pendingStops.length} stop waits never ended`);

@@ -1,23 +1,47 @@
 import { createHash } from "node:crypto";
-import test from "ava";
+import test, { type ExecutionContext } from "ava";
 import { CtrwatchError } from "../../../src/errors.js";
 import type { IndexChange } from "../../../src/index/changes.js";
 import { PathMapping } from "../../../src/index/path-mapping.js";
-import type { LifecycleRecord } from "../../../src/index/types.js";
+import type { IgnoredRecord, LifecycleRecord } from "../../../src/index/types.js";
 import { WorkspaceIndex } from "../../../src/index/workspace-index.js";
 import { FakeClock } from "../../../src/util/clock.js";
 import { ms, sandbox, workspaceContainer } from "./fixtures.js";
 
 function setup(options: ConstructorParameters<typeof WorkspaceIndex>[0] = {}) {
   const clock = new FakeClock();
-  const index = new WorkspaceIndex({ clock, ...options });
+  const ignored: IgnoredRecord[] = [];
+  const index = new WorkspaceIndex({ clock, onIgnored: (record) => ignored.push(record), ...options });
   const changes: IndexChange[] = [];
   index.onChange((change) => changes.push({ ...change, workspace: change.workspace })); // read during the call
   const apply = (...records: LifecycleRecord[]) => {
     for (const record of records) index.apply(record);
   };
   const log = () => changes.map((c) => `${c.type}:${c.workspace.state}`);
-  return { clock, index, changes, apply, log };
+  return { clock, index, changes, ignored, apply, log };
+}
+
+/**
+ * Checks that the index holds nothing more of a sandbox and its containers: no lookup finds them, their late deletes
+ * tell nothing, and a newer workspace container in the sandbox is set aside as one of an unknown sandbox (were any
+ * entry of the sandbox left, even a dormant one, it would take that container and tell a change).
+ */
+function assertForgotten(
+  t: ExecutionContext,
+  { index, changes, ignored, apply }: ReturnType<typeof setup>,
+  sandboxId: string,
+  containerIds: readonly string[],
+) {
+  const probe = `probe-in-${sandboxId}`;
+  const before = changes.length;
+  apply(
+    ...containerIds.map((containerId): LifecycleRecord => ({ kind: "container-deleted", containerId })),
+    { kind: "container-deleted", containerId: sandboxId },
+    { kind: "container", container: workspaceContainer(probe, sandboxId, { createdAt: ms(10_000), attempt: 99 }) },
+  );
+  t.deepEqual(changes.slice(before), [], "late records of a forgotten sandbox tell nothing");
+  for (const id of [sandboxId, ...containerIds, probe]) t.is(index.container(id), undefined, `${id} is not found`);
+  t.like(ignored.at(-1), { reason: "unknown_sandbox", containerId: probe, sandboxId });
 }
 
 /** A workspace pod's events up to its workspace task's start, as containerd emits them. */
@@ -76,7 +100,8 @@ test("state table: sandbox → pending → creating → running → stopping →
 
 test("deleting the sandbox stops the workspace from any state", (t) => {
   for (const upTo of [1, 4, 6]) {
-    const { index, apply, changes } = setup();
+    const pod = setup();
+    const { index, apply, changes } = pod;
     const records: LifecycleRecord[] = [];
     startPod((...r) => records.push(...r));
     apply(...records.slice(0, upTo));
@@ -84,7 +109,8 @@ test("deleting the sandbox stops the workspace from any state", (t) => {
     apply({ kind: "container-deleted", containerId: "sb1", at: ms(99) });
     t.is(index.get("inst-1"), undefined, `from ${before}`);
     t.like(changes.at(-1), { type: "deleted", workspace: { state: "stopped" } });
-    t.deepEqual(index.stats, { entries: 0, dormant: 0, containers: 0, retired: index.stats.retired, waiters: 0 });
+    assertForgotten(t, pod, "sb1", upTo > 3 ? ["c1"] : []);
+    t.is(index.waiterCount, 0);
   }
 });
 
@@ -142,8 +168,8 @@ test("restart in the pod: the newer container replaces the current one, the repl
     { kind: "task-started", containerId: "c1", pid: 200, at: ms(82) },
   );
   t.like(index.get("inst-1"), { state: "running", containerId: "c2", pid: 300 }, "the old container's delete keeps it");
-  t.false(index.exists("c1"));
-  t.true(index.exists("c2"));
+  t.is(index.container("c1"), undefined, "the replaced container is not found");
+  t.like(index.container("c2"), { instanceId: "inst-1", pid: 300 });
   t.is(index.pid("c2"), 300);
 });
 
@@ -153,7 +179,7 @@ test("an older attempt arriving late is ignored", (t) => {
   apply({ kind: "container", container: workspaceContainer("new", "sb1", { createdAt: ms(20), attempt: 1 }) });
   apply({ kind: "container", container: workspaceContainer("old", "sb1", { createdAt: ms(10), attempt: 0 }) });
   t.is(index.get("i")?.containerId, "new");
-  t.false(index.exists("old"));
+  t.is(index.container("old"), undefined);
 });
 
 test("exec processes never change a workspace", (t) => {
@@ -169,14 +195,14 @@ test("exec processes never change a workspace", (t) => {
 });
 
 test("a sandbox deleted without a workspace container leaves nothing", (t) => {
-  const { index, apply, log } = setup();
+  const pod = setup();
+  const { index, apply, log } = pod;
   apply({ kind: "container", container: sandbox("sb1", { instanceId: "inst-1" }) });
   apply({ kind: "task-started", containerId: "sb1", pid: 5 });
   apply({ kind: "container-deleted", containerId: "sb1" });
   t.deepEqual(index.list(), []);
-  t.is(index.stats.entries, 0);
-  t.is(index.stats.containers, 0);
   t.deepEqual(log(), ["added:pending", "updated:pending", "deleted:stopped"]);
+  assertForgotten(t, pod, "sb1", []);
 });
 
 test("a newer sandbox for the same instance replaces the old; an older one is ignored", (t) => {
@@ -184,8 +210,8 @@ test("a newer sandbox for the same instance replaces the old; an older one is ig
   startPod(apply, "sb1", "c1");
   apply({ kind: "container", container: sandbox("sb2", { instanceId: "inst-1", createdAt: ms(100) }) });
   t.like(index.get("inst-1"), { sandboxId: "sb2", state: "pending", containerId: null });
-  t.false(index.exists("sb1"));
-  t.false(index.exists("c1"));
+  t.is(index.container("sb1"), undefined, "the replaced sandbox is not found");
+  t.is(index.container("c1"), undefined, "nor its container");
   apply({ kind: "container", container: sandbox("sb0", { instanceId: "inst-1", createdAt: ms(-100) }) });
   t.is(index.get("inst-1")?.sandboxId, "sb2");
   apply({ kind: "container-deleted", containerId: "sb1" }, { kind: "container-deleted", containerId: "c1" });
@@ -198,7 +224,7 @@ test("the join is by the sandbox-id annotation, not by pod name", (t) => {
   apply({ kind: "container", container: sandbox("sb1", { instanceId: "i", podName: "same" }) });
   apply({ kind: "container", container: workspaceContainer("c-other", "sb-other", { podName: "same" }) });
   t.is(index.get("i")?.containerId, null);
-  t.false(index.exists("c-other"));
+  t.is(index.container("c-other"), undefined);
 });
 
 test("non-workspaces are ignored: no instance label, another container name, another pod namespace", (t) => {
@@ -229,7 +255,8 @@ test("custom labels and workspace container name", (t) => {
 });
 
 test("duplicates and late events never move a container back or bring it back", (t) => {
-  const { index, apply } = setup();
+  const pod = setup();
+  const { index, apply } = pod;
   startPod(apply);
   apply(
     { kind: "task-exited", containerId: "c1", execId: "c1", pid: 200, exitCode: 0, exitedAt: ms(40) },
@@ -245,7 +272,9 @@ test("duplicates and late events never move a container back or bring it back", 
   );
   t.is(index.get("inst-1"), undefined, "a deleted sandbox never comes back");
   apply({ kind: "container-deleted", containerId: "never-seen" }, { kind: "task-oom", containerId: "never-seen" });
-  t.is(index.stats.entries, 0);
+  t.is(index.size, 0);
+  t.is(index.container("never-seen"), undefined);
+  assertForgotten(t, pod, "sb1", ["c1"]);
 });
 
 test("reconcile adds what the list shows, marked backfilled, with the task's PID and paths", (t) => {
@@ -315,7 +344,8 @@ test("reconcile after a restart while away moves to the new container", (t) => {
 });
 
 test("reconcile: the current container gone with its sandbox still there stops the workspace for good", (t) => {
-  const { index, apply, log } = setup();
+  const pod = setup();
+  const { index, apply, log } = pod;
   startPod(apply);
   const listed = { containers: [sandbox("sb1", { instanceId: "inst-1", createdAt: ms(0) })], tasks: [] };
   index.reconcile(listed);
@@ -324,7 +354,7 @@ test("reconcile: the current container gone with its sandbox still there stops t
   t.is(index.get("inst-1"), undefined, "a second list does not bring it back as pending");
   t.deepEqual(log().at(-1), "deleted:stopped");
   apply({ kind: "container-deleted", containerId: "sb1" });
-  t.is(index.stats.entries, 0, "the dormant entry goes with its sandbox");
+  assertForgotten(t, pod, "sb1", ["c1"]); // the dormant entry goes with its sandbox
 });
 
 test("reconcile that changes nothing notifies nothing", (t) => {
@@ -360,17 +390,15 @@ test("a live event after a list replaces an estimated time with containerd's own
   t.is(index.get("i")?.state, "running");
 });
 
-test("queries: rootfs mapped and unmapped, upperdir, cgroup, pid, exists", (t) => {
+test("queries: rootfs mapped and unmapped, cgroup, pid, container lookups", (t) => {
   const { index, apply } = setup({ pathMapping: PathMapping.parse(["/run/state=/host/run/state"]) });
   startPod(apply);
   t.is(index.rootfs("c1"), "/host/run/state/c1/rootfs");
   t.is(index.rootfs("c1", { unmapped: true }), "/run/state/c1/rootfs");
-  t.is(index.upperdir("c1"), "/var/lib/snapshots/c1/fs");
   t.is(index.cgroupPath("c1"), "/kubepods/besteffort/pod-x/c1");
   t.is(index.pid("sb1"), 100);
-  t.true(index.exists("sb1"));
-  t.is(index.instanceOf("c1"), "inst-1");
-  t.false(index.exists("nope"));
+  t.like(index.container("sb1"), { containerId: "sb1", instanceId: "inst-1", pid: 100 });
+  t.is(index.container("nope"), undefined);
   t.deepEqual(index.container("c1"), {
     containerId: "c1",
     instanceId: "inst-1",
