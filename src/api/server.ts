@@ -8,6 +8,9 @@
  *
  * `/metrics` (`--metrics-listen`) is a listener of its own with the same limits, the same loopback Host check and the
  * same error shape, whose only route is `GET /metrics`: Prometheus scrapes it, and the API's routes stay off it.
+ *
+ * Longer than most files here: the limits above are kept along one request's path — listen, refuse, route, wait,
+ * answer, shut down — and each is easiest to check beside the others.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from "node:http";
 import type { Socket } from "node:net";
