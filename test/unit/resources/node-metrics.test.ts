@@ -1,13 +1,11 @@
 /**
- * Two readers (the OTLP push and the Prometheus scrape) do not disturb each other: system.cpu.utilization is computed
- * per reader over its own interval; what the readers read is shared within a window; scrapes share collections.
+ * Two readers (the OTLP push and the Prometheus scrape) do not disturb each other's node metrics:
+ * system.cpu.utilization is computed per reader over its own interval; what the readers read is shared within a window.
  */
 import type os from "node:os";
-import { MeterProvider, type MetricProducer } from "@opentelemetry/sdk-metrics";
+import type { MetricProducer } from "@opentelemetry/sdk-metrics";
 import test from "ava";
-import { SharedAnswer } from "../../../src/metrics/shared-answer.js";
 import { NodeMetricsProducer, NodeSampler } from "../../../src/resources/node-metrics.js";
-import { PrometheusReader } from "../../../src/telemetry/prometheus-reader.js";
 
 /** One CPU whose busy and idle times (ms) the test moves forward. */
 class FakeCpu {
@@ -46,68 +44,10 @@ test("system.cpu.utilization is each reader's own share since its previous colle
   t.is(await utilization(scrape), 0.3);
 });
 
-test("a shared answer is fetched once per window, shared while in flight, and not kept when it fails", async (t) => {
-  let now = 0;
-  let calls = 0;
-  let fail = false;
-  const shared = new SharedAnswer(
-    async () => {
-      calls++;
-      await new Promise((resolve) => setImmediate(resolve));
-      if (fail) throw new Error("down");
-      return calls;
-    },
-    1_000,
-    () => now,
-  );
-  const [a, b] = await Promise.all([shared.get(), shared.get()]);
-  t.deepEqual([a, b, calls], [1, 1, 1]);
-  now = 999;
-  t.is(await shared.get(), 1);
-  now = 1_000;
-  t.is(await shared.get(), 2);
-  fail = true;
-  now = 2_000;
-  await t.throwsAsync(shared.get());
-  fail = false;
-  t.is(await shared.get(), 4, "the failure was not kept for the window");
-  t.is(shared.fetches, 4);
-});
-
 test("the node's memory and filesystem are read once per window for every reader", async (t) => {
   const sampler = new NodeSampler({ containerdRoot: "/", shareWindowMs: 60_000 });
   const producers = [new NodeMetricsProducer(sampler), new NodeMetricsProducer(sampler)];
   for (let i = 0; i < 3; i++) await Promise.all(producers.map((p) => p.collect()));
   t.is(sampler.memory.fetches, 1);
   t.is(sampler.filesystem.fetches, 1);
-});
-
-/** A producer that counts its collections. */
-class CountingProducer implements MetricProducer {
-  collections = 0;
-  async collect() {
-    this.collections++;
-    await new Promise((resolve) => setTimeout(resolve, 5));
-    return {
-      resourceMetrics: { resource: (await import("@opentelemetry/resources")).emptyResource(), scopeMetrics: [] },
-      errors: [],
-    };
-  }
-}
-
-test("scrapes share collections: concurrent ones one, later ones within the interval the same, until the index changes", async (t) => {
-  const producer = new CountingProducer();
-  const reader = new PrometheusReader({ metricProducers: [producer], minCollectionIntervalMs: 60_000 });
-  const provider = new MeterProvider({ readers: [reader] });
-  provider.getMeter("ctrwatch").createCounter("c").add(1);
-  const scrapes = await Promise.all(Array.from({ length: 20 }, () => reader.scrape("application/openmetrics-text")));
-  t.is(producer.collections, 1);
-  t.true(scrapes.every((s) => s.body === scrapes[0]?.body));
-  await reader.scrape(undefined);
-  t.is(producer.collections, 1, "the other format is rendered from the same collection");
-  reader.invalidate();
-  await reader.scrape(undefined);
-  t.is(producer.collections, 2);
-  t.is(reader.collections, 2);
-  await provider.shutdown();
 });
