@@ -3,8 +3,9 @@
  * view of the workspace after it. The index decides once what a step means — the sandbox's or the workspace
  * container's, the container the startup refers to, the container a restart replaced, whether this process saw the
  * step happen — and listeners (the lifecycle spans, the API's event stream) switch on steps instead of re-deriving it
- * from records. The views are interfaces with read-only fields: listeners never get the index's own records.
- * See docs/architecture.md for the path of one event through here.
+ * from records. A view is the index's own record, typed as an interface with read-only fields (as OpenTelemetry hands
+ * span processors a `ReadableSpan`): listeners read the live record but the type gives them nothing to write, and only
+ * src/index/ imports the classes behind it. See docs/architecture.md for the path of one event through here.
  */
 import type { UnixNanos } from "../containerd/timestamp.js";
 import type { SandboxFacts } from "./classify.js";
