@@ -214,7 +214,8 @@ test("the PromQL tokenizer finds metric names and nothing else", (t) => {
 test("the Prometheus names used are the collector's names for ctrwatch's instruments", (t) => {
   const derived = new Set(instruments.flatMap(([name, unit, kind]) => prometheusNames(name, unit, kind)));
   t.deepEqual([...derived].sort(), [...ctrwatchPrometheusNames].sort());
-  // The contract's table (shared/CONTRACT.md, Telemetry) names these; the rules give them too.
+  // The README's Telemetry section names these instruments, and its "Scraping: `--metrics-listen`" part gives their
+  // Prometheus names (the contract's last column); the rules give them too.
   for (const name of [
     "ctrwatch_workspace_readiness_duration_seconds_bucket",
     "ctrwatch_workspace_phase_duration_seconds_count",
