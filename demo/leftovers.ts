@@ -10,7 +10,7 @@ import path from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { loadProtos, rpcMethod } from "../src/containerd/proto.js";
 import { repoRoot } from "../test/harness/ctrwatch.js";
-import { CGROUP_ROOT, podCgroupParent, type QosClass } from "../test/harness/kubelet.js";
+import { cgroupHierarchies, podCgroupParent, type QosClass } from "../test/harness/kubelet.js";
 
 const criRoot = loadProtos(["cri.proto"], path.join(repoRoot, "test/harness"));
 const RUNTIME = "runtime.v1.RuntimeService";
@@ -23,10 +23,31 @@ const list = rpcMethod<Msg, { items?: { id: string; metadata?: { uid?: string } 
 const stopPod = rpcMethod<Msg, Msg>(criRoot, RUNTIME, "StopPodSandbox");
 const removePod = rpcMethod<Msg, Msg>(criRoot, RUNTIME, "RemovePodSandbox");
 
+/** The UIDs of the pod sandboxes the CRI at `socket` has now. */
+export function podUids(socket: string, timeoutMs = 5_000): Promise<string[]> {
+  return withCri(socket, timeoutMs, async (call) => {
+    const { items = [] } = await call<{ items?: { id: string; metadata?: { uid?: string } }[] }>(list, {});
+    return items.map((pod) => pod.metadata?.uid ?? "").filter(Boolean);
+  });
+}
+
 /** Stops and removes every pod sandbox the CRI at `socket` still has; returns their UIDs. */
-export async function removeAllPods(socket: string, timeoutMs = 60_000): Promise<string[]> {
+export function removeAllPods(socket: string, timeoutMs = 60_000): Promise<string[]> {
+  return withCri(socket, timeoutMs, async (call) => {
+    const { items = [] } = await call<{ items?: { id: string; metadata?: { uid?: string } }[] }>(list, {});
+    for (const pod of items) {
+      await call(stopPod, { podSandboxId: pod.id });
+      await call(removePod, { podSandboxId: pod.id });
+    }
+    return items.map((pod) => pod.metadata?.uid ?? "").filter(Boolean);
+  });
+}
+
+type CriCall = <Res>(m: typeof list | typeof stopPod, request: Msg) => Promise<Res>;
+
+async function withCri<T>(socket: string, timeoutMs: number, use: (call: CriCall) => Promise<T>): Promise<T> {
   const client = new grpc.Client(`unix://${socket}`, grpc.credentials.createInsecure());
-  const call = <Res>(m: typeof list | typeof stopPod, request: Msg): Promise<Res> =>
+  const call: CriCall = <Res>(m: typeof list | typeof stopPod, request: Msg): Promise<Res> =>
     new Promise((resolve, reject) =>
       client.makeUnaryRequest(
         m.path,
@@ -39,12 +60,7 @@ export async function removeAllPods(socket: string, timeoutMs = 60_000): Promise
       ),
     );
   try {
-    const { items = [] } = await call<{ items?: { id: string; metadata?: { uid?: string } }[] }>(list, {});
-    for (const pod of items) {
-      await call(stopPod, { podSandboxId: pod.id });
-      await call(removePod, { podSandboxId: pod.id });
-    }
-    return items.map((pod) => pod.metadata?.uid ?? "").filter(Boolean);
+    return await use(call);
   } finally {
     client.close();
   }
@@ -53,13 +69,12 @@ export async function removeAllPods(socket: string, timeoutMs = 60_000): Promise
 const QOS: readonly QosClass[] = ["besteffort", "burstable", "guaranteed"];
 
 /**
- * Removes the pod-level cgroup folders (cgroupfs form, any QoS class, every hierarchy) of these pod UIDs, deepest
+ * Removes the pod-level cgroup folders (cgroupfs form, any QoS class, every hierarchy: v1's controllers or v2's
+ * single tree) of these pod UIDs, deepest
  * first, and then the shared kubepods / QoS levels where they are left empty. Returns the folders that remain.
  */
 export async function removePodCgroups(uids: Iterable<string>): Promise<string[]> {
-  const hierarchies = (await readdir(CGROUP_ROOT, { withFileTypes: true }).catch(() => []))
-    .filter((entry) => entry.isDirectory())
-    .map((entry) => path.join(CGROUP_ROOT, entry.name));
+  const hierarchies = await cgroupHierarchies().catch(() => [] as string[]);
   const left: string[] = [];
   for (const uid of uids) {
     for (const qos of QOS) {
@@ -97,9 +112,11 @@ async function removeTree(folder: string): Promise<boolean> {
 /**
  * Cleans up after a private containerd whose owner died (a killed test process): stops the containerd still serving
  * `dir` if any, starts one again on the same folder so its CRI tears its pods down properly (network namespaces,
- * cgroups), then destroys it the harness's way. Returns the pod cgroup folders that could not be removed.
+ * cgroups), then destroys it the harness's way. The pod cgroup folders of the pods it still had, and of `knownPods`
+ * (UIDs seen before the owner was stopped: a pod the owner had just removed, whose cgroup folder it never got to
+ * remove, is no longer in the CRI), are removed. Returns those that could not be.
  */
-export async function cleanUpAfter(dir: string): Promise<string[]> {
+export async function cleanUpAfter(dir: string, knownPods: readonly string[] = []): Promise<string[]> {
   const { PrivateContainerd } = await import("../test/harness/containerd.js");
   for (const pid of processesServing(path.join(dir, "config.toml"))) {
     try {
@@ -120,7 +137,7 @@ export async function cleanUpAfter(dir: string): Promise<string[]> {
   });
   const uids = await removeAllPods(containerd.socket).catch(() => [] as string[]);
   await containerd.destroy();
-  return removePodCgroups(uids);
+  return removePodCgroups(new Set([...uids, ...knownPods]));
 }
 
 function processesServing(config: string): number[] {

@@ -5,6 +5,7 @@
  * including the pod cgroup folders kubelet would remove.
  */
 import { randomUUID } from "node:crypto";
+import { existsSync } from "node:fs";
 import { readdir, rmdir, stat } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -271,8 +272,12 @@ export function podCgroupParent(uid: string, qos: QosClass, driver: CgroupDriver
 
 export const CGROUP_ROOT = "/sys/fs/cgroup";
 
-/** The cgroup v1 controller hierarchies and the unified (v2) mount, as folders. */
+/**
+ * The cgroup hierarchies, as folders: on a cgroup v2-only node the root itself (its subfolders are cgroups, kubepods
+ * among them); on a v1 or hybrid node each controller's hierarchy and the unified (v2) mount.
+ */
 export async function cgroupHierarchies(): Promise<string[]> {
+  if (existsSync(path.join(CGROUP_ROOT, "cgroup.controllers"))) return [CGROUP_ROOT];
   const entries = await readdir(CGROUP_ROOT, { withFileTypes: true });
   return entries.filter((e) => e.isDirectory()).map((e) => path.join(CGROUP_ROOT, e.name));
 }

@@ -18,7 +18,7 @@ import anyTest, { type ExecutionContext, type TestFn } from "ava";
 import { eventually } from "../harness/ava.js";
 import { repoRoot } from "../harness/ctrwatch.js";
 import { get } from "../harness/http.js";
-import { CGROUP_ROOT } from "../harness/kubelet.js";
+import { cgroupHierarchies } from "../harness/kubelet.js";
 import { mountsUnder } from "../harness/mounts.js";
 import { integrationTest } from "../harness/prerequisites.js";
 
@@ -171,7 +171,7 @@ function scanProcesses(match: (pid: string, cmdline: string) => string | undefin
 }
 
 /** Cgroup folders, in every hierarchy, whose name holds one of these pod UIDs (kubepods, any QoS level). */
-function podCgroupFolders(uids: readonly string[]): string[] {
+function podCgroupFolders(uids: readonly string[], hierarchies: readonly string[]): string[] {
   const found: string[] = [];
   const walk = (folder: string, depth: number) => {
     let entries: string[];
@@ -188,8 +188,8 @@ function podCgroupFolders(uids: readonly string[]): string[] {
       else if (depth > 0) walk(child, depth - 1);
     }
   };
-  for (const hierarchy of readdirSync(CGROUP_ROOT)) {
-    for (const top of ["kubepods", "kubepods.slice"]) walk(path.join(CGROUP_ROOT, hierarchy, top), 2);
+  for (const hierarchy of hierarchies) {
+    for (const top of ["kubepods", "kubepods.slice"]) walk(path.join(hierarchy, top), 2);
   }
   return found;
 }
@@ -209,7 +209,7 @@ async function assertNothingLeft(t: ExecutionContext, demo: Demo, sent: NodeJS.S
       cleanup: stopped ? { finished: true, problems: stopped.problems } : "never finished (no last state line)",
       processesNamingItsFolder: processesMentioning(dir),
       processesInItsPods: processesInPods(pods),
-      podCgroupFolders: podCgroupFolders(pods),
+      podCgroupFolders: podCgroupFolders(pods, await cgroupHierarchies()),
       mountsUnderItsFolder: await mountsUnder(dir),
       folderLeft: existsSync(dir),
       warningsOnScreen: demo.output.split("\n").filter((line) => /Warning/.test(line)),
