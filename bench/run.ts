@@ -22,6 +22,7 @@ import { execFileSync } from "node:child_process";
 import { mkdir, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { onInterrupt } from "../scripts/lib/interrupts.js";
 import { benchApi } from "./b3-api.js";
 import { benchMemory } from "./b4-memory.js";
 import { benchIngest } from "./b5-ingest.js";
@@ -142,11 +143,10 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     process.exit(2);
   }
 
-  // Listeners stay for the whole run, cleanup included (process.on, not once): a signal that finds no listener left
-  // ends the process there and then, whatever it was cleaning up. `npm run bench` runs this file with
+  // Listeners stay for the whole run, cleanup included (onInterrupt). `npm run bench` runs this file with
   // `node --import tsx`, not tsx's CLI, whose parent SIGKILLs a child that is slow (~60 ms) to report a signal.
   const stop = new AbortController();
-  const onSignal = (signal: NodeJS.Signals) => {
+  onInterrupt((signal) => {
     if (stop.signal.aborted) {
       process.stderr.write(`bench: ${signal} — cleanup is under way; it exits once everything is removed\n`);
       return;
@@ -155,9 +155,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       `bench: ${signal} — stopping; cleaning up pods, private containerds, mounts and temp folders (a few seconds)\n`,
     );
     stop.abort(new BenchStopped(signal));
-  };
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
+  });
 
   const m = machineInfo();
   console.log(

@@ -23,6 +23,7 @@
 import { spawn } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { onInterrupt } from "../scripts/lib/interrupts.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const worker = spawn(process.execPath, ["--import", "tsx", path.join(here, "worker.ts"), ...process.argv.slice(2)], {
@@ -32,17 +33,11 @@ const worker = spawn(process.execPath, ["--import", "tsx", path.join(here, "work
 });
 worker.stdin.on("error", () => {}); // the worker is gone: its exit below ends this process
 
-// One Ctrl-C under `npm run demo` arrives here twice: from the terminal, and from npm, which forwards the SIGINT it
-// got itself to its script. A repeat of the same signal that soon is that copy, not a second key press.
-const SAME_PRESS_MS = 500;
-const last = new Map<string, number>();
-for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
-  process.on(signal, () => {
-    const now = performance.now();
-    const before = last.get(signal);
-    last.set(signal, now);
-    if (before !== undefined && now - before < SAME_PRESS_MS) return;
+// Each press (npm's forwarded copy of one dropped) goes to the worker as a line.
+onInterrupt(
+  (signal) => {
     if (worker.exitCode === null) worker.stdin.write(`${signal}\n`);
-  });
-}
+  },
+  ["SIGINT", "SIGTERM", "SIGHUP"],
+);
 worker.once("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
