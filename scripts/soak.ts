@@ -17,10 +17,11 @@
  */
 import { spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { cleanUpAfter, removeAllPods, removePodCgroups } from "../demo/leftovers.js";
+import { cleanUpAfter, podUids, removeAllPods, removePodCgroups } from "../demo/leftovers.js";
 import { parseDuration } from "../src/api/duration.js";
 import { parseRunConfig, type RunConfig } from "../src/config/run-config.js";
 import { Daemon } from "../src/daemon.js";
@@ -31,6 +32,7 @@ import { repoRoot, testApiSocket } from "../test/harness/ctrwatch.js";
 import { Kubelet, type Pod } from "../test/harness/kubelet.js";
 import { missingPrerequisites } from "../test/harness/prerequisites.js";
 import { workspacesInContainerd } from "../test/harness/truth.js";
+import { onInterrupt } from "./lib/interrupts.js";
 
 const { values } = parseArgs({
   options: {
@@ -52,16 +54,14 @@ const reportDir = path.join(repoRoot, "test-artifacts/soak");
 const log = (line: string) => process.stdout.write(`${new Date().toISOString().slice(11, 19)}  ${line}\n`);
 
 // --- Ctrl-C -----------------------------------------------------------------------------------------------------------
-// Listeners for good (a second Ctrl-C must not end the cleanup: without one, SIGINT kills; under tsx, exit 130).
+// Listeners for good (a second Ctrl-C must not end the cleanup), npm's copy of a press dropped (onInterrupt).
 const stop = new AbortController();
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.on(signal, () => {
-    const name = signal === "SIGINT" ? "Ctrl-C" : signal;
-    if (stop.signal.aborted) return log(`${name}: the cleanup is under way and will not be cut short`);
-    stop.abort(name);
-    log(`stopping (${name}): ending the current step and cleaning up what it started…`);
-  });
-}
+onInterrupt((signal) => {
+  const name = signal === "SIGINT" ? "Ctrl-C" : signal;
+  if (stop.signal.aborted) return log(`${name}: the cleanup is under way and will not be cut short`);
+  stop.abort(name);
+  log(`stopping (${name}): ending the current step and cleaning up what it started…`);
+});
 
 /** PIDs under `root` (itself included), from /proc's parent links. */
 function descendants(root: number): number[] {
@@ -98,6 +98,18 @@ function containerdFoldersUnder(root: number): string[] {
     }
   }
   return folders;
+}
+
+/**
+ * The API socket folders (test/harness/ctrwatch.ts's testApiSocket) of these processes: a worker stopped by a signal
+ * never ran the exit hook that removes them.
+ */
+async function removeApiSocketFolders(pids: readonly number[]): Promise<void> {
+  const tmp = os.tmpdir();
+  for (const name of await readdir(tmp).catch(() => [] as string[])) {
+    const pid = /^ctrwatch-api-(\d+)-\d+$/.exec(name)?.[1];
+    if (pid && pids.includes(Number(pid))) await rm(path.join(tmp, name), { recursive: true, force: true });
+  }
 }
 
 interface FaultRun {
@@ -144,21 +156,29 @@ async function runFaultTests(): Promise<FaultRun> {
     detached: true,
   });
   const onStop = () => {
-    // Note the workers' private containerds, stop ava and its workers, then clean up after those containerds.
+    // Note the workers, their private containerds and those containerds' pods; stop ava and its workers; then clean
+    // up after those containerds.
+    const workers = child.pid === undefined ? [] : descendants(child.pid);
     const folders = child.pid === undefined ? [] : containerdFoldersUnder(child.pid);
-    try {
-      process.kill(-(child.pid as number), "SIGTERM");
-    } catch {
-      // gone already
-    }
+    const closed = new Promise((resolve) => child.once("close", resolve));
     cleanups.push(
-      new Promise((resolve) => child.once("close", resolve)).then(async () => {
-        for (const folder of folders) {
+      Promise.all(
+        folders.map((folder) => podUids(path.join(folder, "containerd.sock")).catch(() => [] as string[])),
+      ).then(async (pods) => {
+        try {
+          process.kill(-(child.pid as number), "SIGTERM");
+        } catch {
+          // gone already
+        }
+        await closed;
+        for (const [i, folder] of folders.entries()) {
           log(`cleaning up after the fault tests' containerd in ${folder}`);
-          for (const left of await cleanUpAfter(folder).catch((error: unknown) => [String(error)])) {
+          const known = pods[i] ?? [];
+          for (const left of await cleanUpAfter(folder, known).catch((error: unknown) => [String(error)])) {
             log(`! left: ${left}`);
           }
         }
+        await removeApiSocketFolders(workers);
       }),
     );
   };

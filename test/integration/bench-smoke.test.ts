@@ -4,20 +4,18 @@
  * which are the benchmarks' business (`npm run bench`), not a test's. And `npm run bench` stopped by Ctrl-C mid-run
  * leaves nothing behind.
  */
-import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { promisify } from "node:util";
 import anyTest, { type TestFn } from "ava";
-import { repoRoot } from "../../bench/lib/daemon-process.js";
 import { runBenchmarks } from "../../bench/run.js";
+import { ForegroundJob, podCgroupsOf, processesOf } from "../harness/foreground.js";
+import { cgroupHierarchies } from "../harness/kubelet.js";
 import { mountsUnder } from "../harness/mounts.js";
 import { integrationTest } from "../harness/prerequisites.js";
 
 const test = integrationTest(anyTest as TestFn<unknown>);
-const run = promisify(execFile);
 
 // Serial: both build dist/ first (npm run build), and two builds at once would write the same files.
 test.serial("npm run bench -- --smoke runs B1 to B6 and reports each against its baseline", async (t) => {
@@ -91,85 +89,20 @@ test.serial("npm run bench -- --smoke runs B1 to B6 and reports each against its
   t.regex(file, /\.bench-results\/.+-smoke\.json$/);
 });
 
-/** Resolves with the first line of `stream` output matching `pattern` (rejects if the process ends first). */
-function lineMatching(child: ChildProcess, output: { text: string }, pattern: RegExp): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const check = () => {
-      if (!pattern.test(output.text)) return;
-      child.stderr?.off("data", check);
-      child.off("close", ended);
-      resolve();
-    };
-    const ended = () => reject(new Error(`the bench ended before printing ${pattern}:\n${output.text}`));
-    child.stderr?.on("data", check);
-    child.once("close", ended);
-    check();
-  });
-}
-
-/** Processes (not zombies) whose command line mentions `text`, or whose process group is `group`. */
-async function processesOf(text: string, group: number): Promise<string[]> {
-  const found: string[] = [];
-  for (const pid of await readdir("/proc")) {
-    if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
-    const [cmdline, stat] = await Promise.all([
-      readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => ""),
-      readFile(`/proc/${pid}/stat`, "utf8").catch(() => ""),
-    ]);
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" "); // state, ppid, pgrp, ...
-    if (fields[0] === "Z" || cmdline === "") continue;
-    if (cmdline.includes(text) || Number(fields[2]) === group) found.push(`${pid}: ${cmdline.replaceAll("\0", " ")}`);
-  }
-  return found;
-}
-
-/** The pod-level cgroup paths (cgroupfs form) of the containers a containerd at `socket` holds now. */
-async function podCgroupsOf(socket: string): Promise<string[]> {
-  const ctr = async (args: string[]) =>
-    (await run("ctr", ["--address", socket, "--namespace", "k8s.io", ...args], { maxBuffer: 16 * 2 ** 20 })).stdout;
-  const parents = new Set<string>();
-  for (const id of (await ctr(["containers", "list", "--quiet"])).split("\n").filter(Boolean)) {
-    const info = JSON.parse(await ctr(["containers", "info", id]).catch(() => "{}")) as {
-      Spec?: { linux?: { cgroupsPath?: string } };
-    };
-    const cgroupsPath = info.Spec?.linux?.cgroupsPath;
-    if (cgroupsPath) parents.add(path.dirname(cgroupsPath));
-  }
-  return [...parents];
-}
-
 test.serial("npm run bench stopped by Ctrl-C mid-run cleans up everything, a second Ctrl-C included", async (t) => {
   t.timeout(4 * 60_000);
   // Its own TMPDIR: every temp folder the bench (and its private containerd) makes is in here.
   const tmp = await mkdtemp(path.join(os.tmpdir(), "ctrwatch-benchstop-"));
   t.teardown(() => rm(tmp, { recursive: true, force: true }));
   // The smallest run that has a private containerd with pods, a daemon and `ctr events` going: B1, smoke, one line.
-  const bench = spawn("npm", ["run", "bench", "--", "--smoke", "--only", "B1", "--containerd", "machine"], {
-    cwd: repoRoot,
-    env: { ...process.env, TMPDIR: tmp },
-    stdio: ["ignore", "pipe", "pipe"],
-    detached: true, // a process group of its own, like a terminal's foreground job
+  const bench = new ForegroundJob(["run", "bench", "--", "--smoke", "--only", "B1", "--containerd", "machine"], {
+    TMPDIR: tmp,
   });
-  const group = bench.pid ?? 0;
-  const output = { text: "" };
-  bench.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
-    output.text += chunk;
-  });
-  bench.stderr?.setEncoding("utf8").on("data", (chunk: string) => {
-    output.text += chunk;
-  });
-  const closed = new Promise<string>((resolve) => bench.once("close", (code, signal) => resolve(signal ?? `${code}`)));
-  t.teardown(() => {
-    if (bench.exitCode !== null || bench.signalCode !== null) return;
-    try {
-      process.kill(-group, "SIGKILL"); // only if the test failed before the bench ended
-    } catch {
-      // gone already
-    }
-  });
+  const group = bench.group;
+  t.teardown(() => bench.kill()); // only if the test failed before the bench ended
 
   // Mid-run: the first pod started, more are being started.
-  await lineMatching(bench, output, /B1: 1\/\d+ pod starts/);
+  await bench.lineMatching(/B1: 1\/\d+ pod starts/);
   const containerdDirs = (await readdir(tmp)).filter((name) => name.startsWith("ctrwatch-cd-"));
   t.is(containerdDirs.length, 1, `one private containerd under ${tmp}`);
   const socket = path.join(tmp, containerdDirs[0] ?? "", "containerd.sock");
@@ -178,24 +111,26 @@ test.serial("npm run bench stopped by Ctrl-C mid-run cleans up everything, a sec
   t.true((await mountsUnder(tmp)).length > 0, "its containers' root filesystems are mounted");
   t.true((await processesOf(socket, -1)).length > 0, "its containerd and shims run");
 
-  process.kill(-group, "SIGINT"); // Ctrl-C: the whole foreground process group
-  await lineMatching(bench, output, /stopping; cleaning up/);
-  let secondPress = true;
-  try {
-    process.kill(-group, "SIGINT"); // and again, during cleanup
-  } catch {
-    secondPress = false; // the cleanup was over already: nothing left to cut short
-    t.log("the cleanup ended before the second Ctrl-C");
-  }
-  if (secondPress) await lineMatching(bench, output, /cleanup is under way/);
-  const code = await closed;
+  bench.signalGroup("SIGINT"); // Ctrl-C: the whole foreground process group
+  const firstPress = performance.now();
+  await bench.lineMatching(/stopping; cleaning up/);
+  // A second key press, not the copy of the first that npm forwards (taken for that within 0.5 s): the input paced as
+  // a person's. Not an assertion on time.
+  await new Promise((resolve) => setTimeout(resolve, Math.max(0, 1_000 - (performance.now() - firstPress))));
+  t.notRegex(bench.output, /under way/, "one Ctrl-C is one request to stop, however many copies of it arrive");
+  // And again, during the cleanup (unless it was over already: then nothing is left to cut short).
+  const secondPress = bench.signalGroup("SIGINT");
+  // The bench answers it, or had ended its cleanup just before it (then nothing was left to cut short).
+  if (secondPress) await Promise.race([bench.lineMatching(/cleanup is under way/), bench.exited]);
+  if (!/cleanup is under way/.test(bench.output)) t.log("the cleanup ended before the second Ctrl-C");
+  const { code, signal } = await bench.exited;
 
-  t.log(output.text.split("\n").filter((line) => /bench:|containerd machine/.test(line)));
-  t.regex(output.text, /bench: stopped by SIGINT; cleaned up/);
-  t.not(code, "0", `the run reports it was stopped (npm ended with ${code})`);
+  t.log(bench.output.split("\n").filter((line) => /bench:|containerd machine/.test(line)));
+  t.regex(bench.output, /bench: stopped by SIGINT; cleaned up/);
+  t.not(code, 0, `the run reports it was stopped (npm ended with ${code ?? signal})`);
   t.deepEqual(await processesOf(tmp, group), [], "no containerd, shim, daemon or bench process is left");
   t.deepEqual(await mountsUnder(tmp), [], "no mount is left under its folders");
-  const hierarchies = (await readdir("/sys/fs/cgroup")).map((name) => path.join("/sys/fs/cgroup", name));
+  const hierarchies = await cgroupHierarchies();
   const leftCgroups = cgroups.flatMap((cgroup) => hierarchies.map((h) => path.join(h, cgroup))).filter(existsSync);
   t.deepEqual(leftCgroups, [], "no pod cgroup folder it made is left");
   // What stays is shared caches by design (tsx's and Node 24's compile caches, the busybox image tarball), never a
