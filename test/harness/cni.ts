@@ -36,6 +36,8 @@ export interface CniMarker {
   readonly podNamespace: string;
   /** When the plugin wrote the marker (`date +%s%N`), nanoseconds since the epoch. */
   readonly atNanos: bigint;
+  /** On a `done` marker: the delay that ADD applied (read from the delay file when it began). */
+  readonly delayMs?: number;
 }
 
 /** ADD has begun: the pod's network setup is under way (written before the delay). */
@@ -257,6 +259,7 @@ async function readMarker(file: string): Promise<CniMarker | undefined> {
     podName: raw.podName ?? "",
     podNamespace: raw.podNamespace ?? "",
     atNanos: BigInt(raw.atNanos ?? "0"),
+    ...(raw.delayMs === undefined ? {} : { delayMs: Number(raw.delayMs) }),
   };
 }
 

@@ -139,23 +139,25 @@ test.serial(
 test.serial("the ADD delay changes at run time, without restarting containerd", async (t) => {
   const { containerd, kubelet, cni } = cniHarness();
   const pid = containerd.pid;
+  t.teardown(() => cni.setDelayMs(0));
   await cni.setDelayMs(0);
   const fast = await kubelet.runPod({ network: "pod" });
+  t.teardown(() => kubelet.removePod(fast));
   await cni.setDelayMs(400);
   const slow = await kubelet.runPod({ network: "pod" });
+  t.teardown(() => kubelet.removePod(slow));
   const gap = async (id: string) =>
     ((await cni.marker("done", id))?.atNanos ?? 0n) - ((await cni.marker("add", id))?.atNanos ?? 0n);
-  t.true((await gap(fast.id)) < 300n * NS_PER_MS, "no delay: ADD answers at once");
-  t.true((await gap(slow.id)) >= 400n * NS_PER_MS, "400 ms delay");
+  // Which delay each ADD read, as the plugin reports it (a busy machine makes any ADD slow: no upper bound on time).
+  t.is((await cni.marker("done", fast.id))?.delayMs, 0, "no delay for the first pod");
+  t.is((await cni.marker("done", slow.id))?.delayMs, 400, "400 ms for the second");
+  t.true((await gap(slow.id)) >= 400n * NS_PER_MS, "the second ADD waited its 400 ms");
   t.is(containerd.pid, pid, "the same containerd");
   t.deepEqual(
     (await cni.adds()).filter((m) => m.containerId === fast.id || m.containerId === slow.id).map((m) => m.containerId),
     [fast.id, slow.id],
     "adds() lists ADDs oldest first",
   );
-  await kubelet.removePod(fast);
-  await kubelet.removePod(slow);
-  await cni.setDelayMs(0);
 });
 
 test.serial("removing a CNI pod through the CRI calls DEL and leaves no netns", async (t) => {

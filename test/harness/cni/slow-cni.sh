@@ -8,7 +8,7 @@
 #   $SLOW_CNI_DIR/hold              while it exists, ADD keeps waiting after the delay (at most 2 minutes): a test holds
 #                                   a pod's network setup until it has done what it must do meanwhile
 #   $SLOW_CNI_DIR/markers/ID.add    written (atomically) when ADD starts, before the delay: "network setup under way"
-#   $SLOW_CNI_DIR/markers/ID.done   written just before ADD answers
+#   $SLOW_CNI_DIR/markers/ID.done   written just before ADD answers; its "delayMs" is the delay that ADD applied
 #   $SLOW_CNI_DIR/markers/ID.del    written at each DEL
 # where ID is CNI_CONTAINERID (the pod sandbox's ID). Each marker is one JSON object: the step, the container ID, the
 # netns path, the pod's UID, name and namespace from CNI_ARGS, and the time in nanoseconds since the epoch.
@@ -38,6 +38,7 @@ marker() {
     printf ',"podUid":%s' "$(json_string "$(cni_arg K8S_POD_UID)")"
     printf ',"podName":%s' "$(json_string "$(cni_arg K8S_POD_NAME)")"
     printf ',"podNamespace":%s' "$(json_string "$(cni_arg K8S_POD_NAMESPACE)")"
+    [ -z "${applied:-}" ] || printf ',"delayMs":"%s"' "$applied"
     printf ',"atNanos":"%s"}\n' "$(date +%s%N)"
   } >"$file.$$.tmp"
   mv -f "$file.$$.tmp" "$file" # rename: a reader never sees half a marker
@@ -52,6 +53,7 @@ ADD)
   if [ "$delay" -gt 0 ]; then
     sleep "$((delay / 1000)).$(printf '%03d' $((delay % 1000)))"
   fi
+  applied=$delay
   waited=0
   while [ -e "$dir/hold" ] && [ "$waited" -lt 2400 ]; do
     sleep 0.05
