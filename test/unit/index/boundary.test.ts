@@ -1,4 +1,7 @@
-/** The index's own records stay inside it: listeners and the API get read-only views and queries only. */
+/**
+ * The index's record classes stay inside it: listeners get its records typed read-only (like OpenTelemetry's
+ * ReadableSpan), the API queries only.
+ */
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -22,7 +25,7 @@ test("only src/index/ imports the index's record classes (TrackedContainer, Work
   }
 });
 
-test("the index's change notices hand out read-only views, not its records", (t) => {
+test("the index's change notices type what they hand out read-only, without naming the record classes", (t) => {
   const changes = readFileSync(path.join(src, "index/changes.ts"), "utf8");
   t.notRegex(changes, /import[^;]*(TrackedContainer|WorkspaceEntry)/);
   const fields = [...changes.matchAll(/^ {2}(?!readonly )(\w+)\??:/gm)].map((m) => m[1]);
