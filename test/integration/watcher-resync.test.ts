@@ -4,7 +4,7 @@ import anyTest, { type TestFn } from "ava";
 import { type ContainerdContext, eventually, withContainerd } from "../harness/ava.js";
 import type { Pod } from "../harness/kubelet.js";
 import { indexView, workspacesInContainerd } from "../harness/truth.js";
-import { startWatcher } from "../harness/watcher.js";
+import { HeldSleepClock, startWatcher } from "../harness/watcher.js";
 
 const test = withContainerd(anyTest as TestFn<ContainerdContext>);
 
@@ -53,8 +53,10 @@ test.serial(
     const { containerd, kubelet } = t.context;
     const client = containerd.client();
     t.teardown(() => client.close());
-    // A long first backoff makes sure pods change while ctrwatch is not subscribed.
-    const { index, watcher } = await startWatcher(t, containerd, { backoff: { initialMs: 2_500, jitter: 0 } });
+    // The backoff's sleep is held until the churn is done: pods change while ctrwatch is not subscribed, however
+    // long the changes take on this machine.
+    const clock = new HeldSleepClock(2_500);
+    const { index, watcher } = await startWatcher(t, containerd, { backoff: { initialMs: 2_500, jitter: 0 }, clock });
     const states: string[] = [];
     watcher.onStateChange((state) => states.push(state));
 
@@ -93,6 +95,7 @@ test.serial(
     const newAttempt = await kubelet.runContainer(restarting, { attempt: 1 });
     await kubelet.removeContainer(oldAttempt);
     t.false(watcher.ready, "the churn happened while ctrwatch was away");
+    clock.release();
 
     await watcher.whenReady(AbortSignal.timeout(30_000));
     t.true(watcher.stats.reconnects > reconnectsBefore, "the reconnect counter moved");
