@@ -6,7 +6,9 @@
  * Grafana runs it — variables filled as Grafana fills them for this run (the interval 1 s as the data source's
  * timeInterval, $__rate_interval 4 of those, $__range the whole run, "All" as the variables' `.*`) — and must
  * succeed; the panels about what happened must return data, and their values must agree with the workload as
- * containerd and the kernel see it: startups per pod namespace as the test started them, the burner's CPU against
+ * containerd and the kernel see it: startups per pod namespace as the test started them (on Prometheus, which turns
+ * OpenMetrics' `_created` into a zero sample, every one of them; on VictoriaMetrics those after the first sample of
+ * each series, since it has no such zero sample), the burner's CPU against
  * its cgroup's own cpuacct counter, the running count against containerd's task list, the removed pod's series
  * gone. A deliberately wrong expression is run through the same check to prove it can fail.
  */
@@ -168,8 +170,12 @@ test.serial.before(async (t) => {
     const port = await freePort();
     const ctrwatch = new CtrwatchProcess([...common, "--metrics-listen", `127.0.0.1:${port}`], env);
     t.context.ctrwatches.push(ctrwatch);
+    // As docker-compose.yml runs it: created (start) timestamps become zero samples, so the rate panels count the
+    // first startup of each new series. With the flag Prometheus asks for protobuf first; ctrwatch answers OpenMetrics,
+    // whose `_created` lines carry them.
     t.context.prometheus = await Prometheus.start(located.prometheus.binary, `127.0.0.1:${port}`, {
       scrapeIntervalSeconds: INTERVAL_MS / 1000,
+      features: ["created-timestamp-zero-ingestion"],
     });
   }
   if (t.context.ctrwatches.length === 0) return; // no backend here: the tests below skip or fail, saying why
@@ -179,8 +185,9 @@ test.serial.before(async (t) => {
 
   // Prometheus scrapes a new target only some seconds after it is ready (its discovery and scrape managers apply
   // target updates every 5 s), and its first scrapes of a ctrwatch that has just started can take longer than the
-  // scrape timeout (1 s). A workload started before that has startups before the first sample of its series, which
-  // no rate window shows; so it starts once Prometheus' last scrapes of ctrwatch succeeded.
+  // scrape timeout (1 s). The created timestamps' zero samples would still put a series' start before a late first
+  // scrape, but the run's rate windows need samples: the workload starts once Prometheus' last scrapes of ctrwatch
+  // succeeded.
   const { prometheus } = t.context;
   if (prometheus) {
     await eventually(
@@ -496,9 +503,13 @@ for (const backend of backends) {
     for (const query of dashboardQueries().queries) all.push(await runQuery(api, run, query, values));
     const intervals = grafanaIntervals(grafanaRange(run), dashboardQueries().queries[0] as PanelQuery);
 
-    // Startups per pod namespace. The counter under the "Startups per minute" panel is exact; the panel itself (a
-    // rate) can only show what happens after the backend's first sample of a namespace's series: the startups before
-    // it (the first one, which creates the series, and any before a first scrape that failed) are in no rate window.
+    // Startups per pod namespace. The counter under the "Startups per minute" panel is exact. The panel itself (a
+    // rate) shows what happens after the backend's first sample of a namespace's series. On Prometheus that first
+    // sample is the zero its created timestamp became (created-timestamp-zero-ingestion, OpenMetrics' `_created`): the
+    // panel counts every startup. VictoriaMetrics, fed by OTLP, has no such sample (it does not turn the data point's
+    // start time into one): the startups before its first sample (the first one, which creates the series, and any
+    // before a first export that failed) are in no rate window.
+    const zeroSample = backend.kind === "prometheus";
     const perMinute = ranFor(all, "Startups per minute", "A");
     const timeseries = all.filter(
       (r) => r.query.panelTitle === "Startups per minute" && r.query.panelType === "timeseries",
@@ -549,18 +560,30 @@ for (const backend of backends) {
           `by then), then +${samples.increase}; ${samples.gaps} samples missing`,
       );
       t.is(samples.series, 1, `one series of ${selector} for ${namespace}`);
-      // The backend sampled the series from (about) its first startup on: at most a scrape or export missed then,
-      // and few over the run.
+      // The backend sampled the series from (about) its first startup on: the series is born at the first workspace's
+      // readiness record, then at most a scrape or export missed, and few over the run. (Readiness alone took up to
+      // 3 s here on a loaded machine.)
       t.true(
-        samples.firstAtMs - firstStartMs <= 2 * INTERVAL_MS + 500,
-        `${namespace}'s first sample ${Math.round(samples.firstAtMs - firstStartMs)} ms after its first startup`,
+        samples.firstAtMs - firstStartMs <= run.maxReadinessSeconds * 1_000 + 2 * INTERVAL_MS + 500,
+        `${namespace}'s first sample ${Math.round(samples.firstAtMs - firstStartMs)} ms after its first startup ` +
+          `(the slowest readiness ${run.maxReadinessSeconds.toFixed(3)} s)`,
       );
       t.true(samples.gaps <= 3, `${samples.gaps} samples of ${namespace}'s series missing over the run`);
-      // What the first sample holds had started by then; what it does not, the samples show as an increase.
-      t.true(
-        samples.firstValue >= 1 && samples.firstValue <= beforeFirstSample,
-        `${namespace}'s first sample counts ${samples.firstValue} startups; ${beforeFirstSample} had begun by then`,
-      );
+      if (zeroSample) {
+        // The zero of the created timestamp: the series' start, which is the namespace's first startup (its first
+        // readiness record), not ctrwatch's own start or the first scrape.
+        t.is(samples.firstValue, 0, `${namespace}'s first sample is the created timestamp's zero`);
+        t.true(
+          samples.firstAtMs >= firstStartMs - 250,
+          `${namespace}'s zero sample ${Math.round(firstStartMs - samples.firstAtMs)} ms before its first startup`,
+        );
+      } else {
+        // What the first sample holds had started by then; what it does not, the samples show as an increase.
+        t.true(
+          samples.firstValue >= 1 && samples.firstValue <= beforeFirstSample,
+          `${namespace}'s first sample counts ${samples.firstValue} startups; ${beforeFirstSample} had begun by then`,
+        );
+      }
       t.is(samples.firstValue + samples.increase, started, `${namespace}: first sample + increase = startups`);
       const series = find(byNamespace, "k8s_namespace_name", namespace);
       // Σ rate × step over the run = the increase the panel shows.
@@ -572,11 +595,24 @@ for (const backend of backends) {
         `"Startups per minute" in ${namespace}: ${shown.toFixed(2)} startups shown, ${started} started, ` +
           `${samples.increase} after the first sample`,
       );
-      t.true(
-        Math.abs(shown - samples.increase) <= 0.5,
+      const message =
         `"Startups per minute" in ${namespace} adds up to ${shown.toFixed(2)} startups; the test started ${started}, ` +
-          `${samples.increase} of them after the backend's first sample of the series`,
-      );
+        `${samples.increase} of them after the backend's first sample of the series`;
+      if (zeroSample) {
+        // Every startup the test made (the increase from the zero sample is all of them); a missed first startup
+        // reads about 1 less. The increment from the zero sample, which lies off the scrape grid, is in 3 or 4 rate
+        // windows, each extrapolated to its end as Prometheus does: it adds up to 0.75–1.45 of a startup (worked
+        // out over all phases of the zero sample, the scrapes and the steps), the other increments to about 1.
+        // 12 runs here were 0.03 below to 0.40 above the count.
+        t.true(shown - started >= -0.5 && shown - started <= 0.7, message);
+      } else {
+        t.true(Math.abs(shown - samples.increase) <= 0.5, message);
+      }
+    }
+    if (zeroSample) {
+      // With the feature, `_created` lines are created timestamps, not series of their own.
+      const created = (await api.metricNames()).filter((name) => name.endsWith("_created"));
+      t.deepEqual(created, [], "no <name>_created series");
     }
 
     // Running workspaces: the stat's last value and the by-state panel against containerd's task list.
