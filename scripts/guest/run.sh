@@ -9,7 +9,9 @@
 # Environment: CTRWATCH_CACHE (default /var/cache/ctrwatch; the guest's parts are cached in its guest/ folder),
 # CTRWATCH_GUEST_ACCEL auto|kvm|tcg (auto: KVM when /dev/kvm works, which a boot marker proves within
 # CTRWATCH_GUEST_KVM_PROBE_S seconds (default 20), else TCG), CTRWATCH_GUEST_TIMEOUT_S (per boot, default 480),
-# CTRWATCH_GUEST_MEMORY_MB (default 3072), CTRWATCH_GUEST_KEEP=1 keeps the run folder (console log, TAP).
+# CTRWATCH_GUEST_STAGE_S (the whole run, build and both boots included, default 660: CI's cost stays under 12
+# minutes; when it runs out, qemu is stopped and a `not ok` line says what was going on), CTRWATCH_GUEST_MEMORY_MB
+# (default 3072), CTRWATCH_GUEST_KEEP=1 keeps the run folder (console log, TAP, qemu's own log).
 # Where qemu cannot run the guest, one TAP line says why: `# SKIP` normally, `not ok` under CI=true.
 set -uo pipefail
 
@@ -20,9 +22,27 @@ accel=${CTRWATCH_GUEST_ACCEL:-auto}
 timeout_s=${CTRWATCH_GUEST_TIMEOUT_S:-480}
 probe_s=${CTRWATCH_GUEST_KVM_PROBE_S:-20}
 memory_mb=${CTRWATCH_GUEST_MEMORY_MB:-3072}
+stage_s=${CTRWATCH_GUEST_STAGE_S:-660}
 start=$SECONDS
+stage_deadline=$((start + stage_s))
+doing="starting"
 
 log() { echo "guest: $*" >&2; }
+
+# Seconds left before the stage's deadline (at least 1: `timeout 0` would mean no timeout).
+left() {
+  local s=$((stage_deadline - SECONDS))
+  echo $((s > 0 ? s : 1))
+}
+
+# The stage ran out of time: one failing line that says what it was doing (qemu, if running, is stopped on exit).
+over_time() {
+  echo "TAP version 13"
+  echo "not ok 1 - cgroup v2 guest: the stage's ${stage_s} s (CTRWATCH_GUEST_STAGE_S) ran out after $((SECONDS - start)) s while ${doing}"
+  echo "1..1"
+  exit 1
+}
+check_time() { ((SECONDS < stage_deadline)) || over_time; }
 
 # One TAP line for a guest that could not run: a failure under CI=true, a skip elsewhere.
 unavailable() {
@@ -59,10 +79,15 @@ fi
 node_bin=$(command -v node) || unavailable "no node on PATH to put in the guest"
 [[ -d $repo/node_modules/ava ]] || unavailable "node_modules is missing (npm ci)"
 mkdir -p "$cache" || unavailable "cannot create $cache"
+# build.sh (its wait for another run's build included) gets what is left of the stage.
+doing="building the guest's base (scripts/guest/build.sh, its wait for the cache's lock included)"
 build_err=$(mktemp)
-if ! base=$("$here/build.sh" "$node_bin" 2>"$build_err"); then
+base=$(timeout -k 5 "$(left)" "$here/build.sh" "$node_bin" 2>"$build_err")
+build_status=$?
+if ((build_status != 0)); then
   reason=$(cat "$build_err")
   rm -f "$build_err"
+  ((build_status == 124 || build_status == 137)) && over_time # timeout's own statuses
   unavailable "${reason:-scripts/guest/build.sh failed}"
 fi
 rm -f "$build_err"
@@ -88,6 +113,8 @@ make_disk() {
 # own, cached per installed lock file: the guest mounts it at /project/node_modules.
 deps_key=$( (cat "$repo/node_modules/.package-lock.json" 2>/dev/null || cat "$repo/package-lock.json") | sha256sum | cut -c1-16)
 deps_disk=$cache/deps-$deps_key.ext4
+check_time
+doing="packing the disks"
 if [[ ! -f $deps_disk ]]; then
   mkdir -p "$work/deps/node_modules"
   tar -C "$repo" -cf - --exclude=node_modules/@biomejs --exclude=node_modules/@typescript \
@@ -119,8 +146,10 @@ fi
 make_disk "$stage" "$work/project.ext4" ctrwatch-project
 rm -rf "$stage"
 log "project disk packed in $((SECONDS - start)) s"
+check_time
 
-kernel_args="console=ttyS0,115200 panic=-1 quiet loglevel=4 cgroup_no_v1=all mitigations=off random.trust_cpu=on"
+# loglevel=5: the kernel's warnings reach the console, among them the stacks of a soft lockup (docs/cgroup-v2.md).
+kernel_args="console=ttyS0,115200 panic=-1 quiet loglevel=5 cgroup_no_v1=all mitigations=off random.trust_cpu=on"
 systemd_args="ctrwatch.systemd=1 systemd.unit=ctrwatch-guest.target systemd.show_status=0 systemd.log_level=warning"
 # Starts qemu in the background with accelerator $1 for the boot $2 (cgroupfs: stage2 is PID 1; systemd: systemd is);
 # sets qemu_pid. Every disk is opened with snapshot=on: a boot changes none of them.
@@ -141,6 +170,18 @@ boot() {
     -serial "file:$work/console.log" -serial "file:$work/results.tap" >"$work/qemu.log" 2>&1 &
   qemu_pid=$!
   boot_started=$SECONDS
+}
+
+# The last $1 lines of qemu's own output (its errors: a bad option, a missing file), on one line.
+qemu_said() {
+  tr -d '\r' <"$work/qemu.log" 2>/dev/null | grep -v '^$' | tail -n "$1" | tr '\n' ' ' | sed 's/ $//'
+}
+
+# The smaller of $1 and the seconds left.
+within() {
+  local l
+  l=$(left)
+  echo $(($1 < l ? $1 : l))
 }
 
 # Waits up to $1 s for the guest's first line; 0 when it came.
@@ -164,16 +205,20 @@ probe_kvm() {
   elif [[ $accel == auto && -n $(find "$verdict_file" -mmin -1440 2>/dev/null) ]]; then
     log "KVM hung the guest here before ($(cat "$verdict_file")): TCG"
   else
+    doing="probing KVM (a boot under KVM must reach init within ${probe_s} s)"
     boot kvm cgroupfs
-    if wait_for_init "$probe_s"; then
+    if wait_for_init "$(within "$probe_s")"; then
       chosen=kvm
       return
     fi
     kill "$qemu_pid" 2>/dev/null
     wait "$qemu_pid" 2>/dev/null
     qemu_pid=""
-    local last
+    check_time
+    local last said
     last=$(tr -d '\r' <"$work/console.log" | grep -v '^$' | tail -n 1)
+    said=$(qemu_said 3)
+    [[ -n $said ]] && last="${last:-none}; qemu said: $said"
     echo "no init line within ${probe_s} s under KVM; last console line: ${last:-none}" >"$verdict_file"
     [[ $accel == kvm ]] && unavailable "the guest did not reach init under KVM within ${probe_s} s (${last:-no console output})"
     log "the guest did not reach init under KVM within ${probe_s} s (last console line: ${last:-none}): TCG"
@@ -186,22 +231,35 @@ timings=()
 # One boot ($1: cgroupfs or systemd), its TAP relayed live; a boot already started by the KVM probe is used as it is.
 guest_run() {
   local mode=$1
+  check_time
+  doing="running the $mode boot under $chosen"
   if [[ -z $qemu_pid ]]; then
     boot "$chosen" "$mode"
-    wait_for_init 120 || log "no init line within 120 s under $chosen"
+    local init_s
+    init_s=$(within 120)
+    if ! wait_for_init "$init_s"; then
+      if kill -0 "$qemu_pid" 2>/dev/null; then log "no init line within $init_s s under $chosen"; else log "qemu exited"; fi
+    fi
   fi
   log "$mode boot under $chosen; TAP follows"
   tail -n +1 -f --pid="$qemu_pid" "$work/results.tap" 2>/dev/null | tr -d '\r' &
-  local relay_pid=$! deadline=$((boot_started + timeout_s)) timed_out=false
+  # The boot's own timeout, cut to what is left of the stage.
+  local relay_pid=$! deadline=$((boot_started + timeout_s)) timed_out="" qemu_status
+  ((deadline > stage_deadline)) && deadline=$stage_deadline
   while kill -0 "$qemu_pid" 2>/dev/null; do
-    if ((SECONDS > deadline)); then
-      timed_out=true
+    if ((SECONDS >= deadline)); then
+      timed_out="the $mode boot did not finish within ${timeout_s} s"
+      if ((deadline == stage_deadline)); then
+        out_of_time=true
+        timed_out="the stage's ${stage_s} s (CTRWATCH_GUEST_STAGE_S) ran out after $((SECONDS - start)) s while ${doing} ($((SECONDS - boot_started)) s into it, $(grep -cE '^(not )?ok [0-9]+ ' "$work/results.tap") tests reported): qemu stopped"
+      fi
       kill "$qemu_pid" 2>/dev/null
       break
     fi
     sleep 1
   done
   wait "$qemu_pid" 2>/dev/null
+  qemu_status=$?
   qemu_pid=""
   wait "$relay_pid" 2>/dev/null
   local results summary status=1 count
@@ -209,12 +267,18 @@ guest_run() {
   summary=$(grep -E '^# ctrwatch-guest: ava exited' <<<"$results" | tail -n 1)
   count=$(grep -cE '^(not )?ok [0-9]+ ' <<<"$results")
   if [[ -z $summary ]]; then
-    # The guest ended (or was stopped) before ava did: one more failing line, with the console's tail.
-    local why="the $mode boot ended before its tests finished"
-    [[ $timed_out == true ]] && why="the $mode boot did not finish within ${timeout_s} s"
-    [[ $count == 0 ]] && echo "TAP version 13"
+    # The guest ended (or was stopped) before ava did: one more failing line, with qemu's own output (where a qemu
+    # that could not start says why) and the console's tail.
+    local why="the $mode boot ended before its tests finished (qemu exited ${qemu_status} after $((SECONDS - boot_started)) s)"
+    local said
+    said=$(qemu_said 3)
+    [[ -n $said ]] && why="$why; qemu said: $said"
+    [[ -n $timed_out ]] && why=$timed_out
+    grep -q '^TAP version' <<<"$results" || echo "TAP version 13"
     echo "not ok $((count + 1)) - cgroup v2 guest: $why"
     echo "  ---"
+    echo "  qemu: |"
+    tr -d '\r' <"$work/qemu.log" | tail -n 20 | sed 's/^/    /'
     echo "  console: |"
     tr -d '\r' <"$work/console.log" | tail -n 40 | sed 's/^/    /'
     echo "  ..."
@@ -234,8 +298,10 @@ guest_run() {
 }
 
 booted_at=$SECONDS
+out_of_time=false
 guest_run cgroupfs
-guest_run systemd
+# Out of time: no second boot; the timings still follow.
+[[ $out_of_time == true ]] || guest_run systemd
 # Host-side timings: packing the disks, then each boot (its setup ends at the guest's "setup done" line).
-echo "# guest under ${chosen}: packing $((booted_at - start)) s; $(printf '%s; ' "${timings[@]}")total $((SECONDS - start)) s"
+echo "# guest under ${chosen}: packing $((booted_at - start)) s; $(printf '%s; ' "${timings[@]}")total $((SECONDS - start)) s of the ${stage_s} s allowed"
 exit "$overall"
