@@ -5,7 +5,7 @@
  * native), so counters are bracketed by a read before and a read after (before ≤ reported ≤ after), and gauges are
  * compared only when a read before and a read after agree.
  */
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import anyTest, { type ExecutionContext, type TestFn } from "ava";
 import { type ContainerdContext, eventually, withContainerd } from "../../harness/ava.js";
@@ -14,24 +14,37 @@ import type { Pod } from "../../harness/kubelet.js";
 import { type CollectedPoint, OtlpCollector } from "../../harness/otlp-collector.js";
 import { cgroupFolder, isCgroupV2Only, keyed, single, unifiedCgroupOf } from "../lib/cgroup.js";
 import { createCpuLimitedContainer } from "../lib/cri.js";
-import { GuestCtrwatch } from "../lib/guest-ctrwatch.js";
+import { GUEST_HEALTH_TIMEOUT, GuestCtrwatch } from "../lib/guest-ctrwatch.js";
 
 interface Context extends ContainerdContext {
   collector: OtlpCollector;
   ctrwatch: GuestCtrwatch;
-  /** A CPU burner limited to half a CPU (cpu_quota 50 ms per 100 ms period). */
+  /** A CPU burner limited to half a CPU (cpu_quota 50 ms per 100 ms period): its CPU time is nearly all user time. */
   burner: { pod: Pod; id: string; folder: string };
+  /**
+   * Limited as the burner, but burning only part of the time: throttled in the periods of its bursts, not in those
+   * between them, so cpu.stat's nr_throttled stays well below nr_periods.
+   */
+  throttled: { pod: Pod; id: string; folder: string };
   /** Idle, with file pages of its own, three processes, a memory limit and a pids limit. */
   steady: { pod: Pod; id: string; folder: string };
 }
 
 const test = withContainerd(anyTest as TestFn<Context>);
 
-/** Generous: everything is emulated. The health check's deadline is raised the same way (docs/cgroup-v2.md). */
+/** Generous: everything is emulated. The health check's deadline is raised the same way (GUEST_HEALTH_TIMEOUT). */
 const SLOW_MS = 240_000;
 const EXPORT_INTERVAL_MS = 3_000;
-/** ctrwatch's health check deadline (src/watcher/watcher.ts, 2 s): the last test says whether it held here. */
-const HEALTH_TIMEOUT_MS = 2_000;
+/**
+ * The throttled container: a whole CPU for 0.3 s (throttled: it wants twice its quota), then 1.5 s of light periods
+ * that wake up every 0.1 s (a `read -t 0.1` on a FIFO: no process started, little CPU) — active, so counted in
+ * nr_periods, but far under the quota, so not in nr_throttled.
+ */
+const BURSTS_SCRIPT =
+  "mkfifo /tick; exec 3<>/tick; while :; do (while :; do :; done) & b=$!; read -t 0.3 x <&3; kill $b; wait $b; " +
+  "i=0; while [ $i -lt 15 ]; do read -t 0.1 x <&3; i=$((i + 1)); done; done";
+/** How far nr_periods must be ahead of nr_throttled before the throttling test reads: far more than a bracket adds. */
+const UNTHROTTLED_PERIODS = 150;
 const STEADY_MEMORY_LIMIT = 256 * 1024 * 1024;
 const STEADY_PIDS_LIMIT = 64;
 const OOM_MEMORY_LIMIT = 32 * 1024 * 1024;
@@ -115,7 +128,16 @@ test.serial.before(async (t) => {
   const { containerd, kubelet } = t.context;
   t.context.collector = await OtlpCollector.start();
   t.context.ctrwatch = new GuestCtrwatch(
-    ["--containerd-socket", containerd.socket, "--containerd-root", containerd.root, "--log-level", "debug"],
+    [
+      "--containerd-socket",
+      containerd.socket,
+      "--containerd-root",
+      containerd.root,
+      "--containerd-health-timeout",
+      GUEST_HEALTH_TIMEOUT,
+      "--log-level",
+      "debug",
+    ],
     {
       OTEL_EXPORTER_OTLP_ENDPOINT: t.context.collector.endpoint,
       OTEL_METRIC_EXPORT_INTERVAL: String(EXPORT_INTERVAL_MS),
@@ -132,6 +154,20 @@ test.serial.before(async (t) => {
   });
   await kubelet.startContainer(burnerId);
   t.context.burner = { pod: burnerPod, id: burnerId, folder: cgroupFolder(`${burnerPod.cgroupParent}/${burnerId}`) };
+
+  const throttledPod = await kubelet.runPod({ workspace: { instanceId: "throttled" }, qos: "burstable" });
+  const throttledId = await createCpuLimitedContainer(containerd.socket, throttledPod, {
+    name: "workspace",
+    command: ["/bin/sh", "-c", BURSTS_SCRIPT],
+    cpuQuotaUs: 50_000,
+    cpuPeriodUs: 100_000,
+  });
+  await kubelet.startContainer(throttledId);
+  t.context.throttled = {
+    pod: throttledPod,
+    id: throttledId,
+    folder: cgroupFolder(`${throttledPod.cgroupParent}/${throttledId}`),
+  };
 
   const steadyPod = await kubelet.runPod({ workspace: { instanceId: "steady" } });
   const steadyId = await kubelet.runContainer(steadyPod, {
@@ -181,10 +217,20 @@ test.serial("container.cpu.time: user and system seconds agree with the cgroup's
     () => ((keyed(burner.folder, "cpu.stat").user_usec ?? 0) > 0 ? true : undefined),
     SLOW_MS,
   );
+  /** A swap of user and system would fail `between`: every system figure in the bracket is below every user figure. */
+  const apart = (what: string, before: Record<string, number>, after: Record<string, number>) =>
+    t.true(
+      (after.system_usec ?? 0) < (before.user_usec ?? 0),
+      `${what}: system_usec after (${after.system_usec}) is below user_usec before (${before.user_usec})`,
+    );
   // The usage API asks containerd at the moment of the call.
   const before = keyed(burner.folder, "cpu.stat");
   const reply = await usage(t, "burner");
   const after = keyed(burner.folder, "cpu.stat");
+  t.log(
+    `cpu.stat around the usage call: user_usec ${before.user_usec}–${after.user_usec}, system_usec ${before.system_usec}–${after.system_usec}`,
+  );
+  apart("usage API", before, after);
   t.is(reply.cgroup, "v2");
   t.is(reply.containerId, burner.id);
   between(t, "user seconds", (before.user_usec ?? 0) / 1e6, reply.cpu.userSeconds, (after.user_usec ?? 0) / 1e6);
@@ -201,6 +247,7 @@ test.serial("container.cpu.time: user and system seconds agree with the cgroup's
   const exportBefore = keyed(burner.folder, "cpu.stat");
   const points = (await exportedAfter(t, since, "burner", ["container.cpu.time"])).get("container.cpu.time") ?? [];
   const exportAfter = keyed(burner.folder, "cpu.stat");
+  apart("export", exportBefore, exportAfter);
   const mode = (m: string) => points.find((p) => p.attributes["cpu.mode"] === m)?.value ?? Number.NaN;
   between(t, "exported user", (exportBefore.user_usec ?? 0) / 1e6, mode("user"), (exportAfter.user_usec ?? 0) / 1e6);
   between(
@@ -216,17 +263,32 @@ test.serial("container.cpu.time: user and system seconds agree with the cgroup's
 test.serial(
   "CPU throttling of a pod with a CPU limit agrees with cpu.stat's nr_periods, nr_throttled, throttled_usec",
   async (t) => {
-    const { burner } = t.context;
-    // Half a CPU for a process that wants a whole one: throttled in (nearly) every period once it has run a while.
+    const { throttled } = t.context;
+    // The container is throttled in its bursts and not between them: once nr_periods is far ahead of nr_throttled, the
+    // two brackets below cannot overlap, and periods reported as throttled periods (or the reverse) fall outside.
     await eventually(
       t,
-      "throttled periods",
-      () => ((keyed(burner.folder, "cpu.stat").nr_throttled ?? 0) > 0 ? true : undefined),
+      `throttled periods, and ${UNTHROTTLED_PERIODS} periods more than those`,
+      () => {
+        const stat = keyed(throttled.folder, "cpu.stat");
+        const count = stat.nr_throttled ?? 0;
+        return count > 0 && (stat.nr_periods ?? 0) - count >= UNTHROTTLED_PERIODS ? true : undefined;
+      },
       SLOW_MS,
     );
-    const before = keyed(burner.folder, "cpu.stat");
-    const reply = await usage(t, "burner");
-    const after = keyed(burner.folder, "cpu.stat");
+    /** A swap of the two would fail `between`: every throttled count in the bracket is below every period count. */
+    const apart = (what: string, before: Record<string, number>, after: Record<string, number>) =>
+      t.true(
+        (after.nr_throttled ?? 0) < (before.nr_periods ?? 0),
+        `${what}: nr_throttled after (${after.nr_throttled}) is below nr_periods before (${before.nr_periods})`,
+      );
+    const before = keyed(throttled.folder, "cpu.stat");
+    const reply = await usage(t, "throttled");
+    const after = keyed(throttled.folder, "cpu.stat");
+    t.log(
+      `cpu.stat around the usage call: nr_periods ${before.nr_periods}–${after.nr_periods}, nr_throttled ${before.nr_throttled}–${after.nr_throttled}`,
+    );
+    apart("usage API", before, after);
     between(t, "periods", before.nr_periods ?? 0, reply.cpu.throttlingPeriods, after.nr_periods ?? 0);
     between(t, "throttled periods", before.nr_throttled ?? 0, reply.cpu.throttledPeriods, after.nr_throttled ?? 0);
     between(
@@ -243,9 +305,10 @@ test.serial(
       "container.cpu.throttling_data.throttled_time",
     ];
     const since = nowNanosPlusSecond();
-    const exportBefore = keyed(burner.folder, "cpu.stat");
-    const exported = await exportedAfter(t, since, "burner", names);
-    const exportAfter = keyed(burner.folder, "cpu.stat");
+    const exportBefore = keyed(throttled.folder, "cpu.stat");
+    const exported = await exportedAfter(t, since, "throttled", names);
+    const exportAfter = keyed(throttled.folder, "cpu.stat");
+    apart("export", exportBefore, exportAfter);
     const value = (name: string) => exported.get(name)?.[0]?.value ?? Number.NaN;
     between(t, "exported periods", exportBefore.nr_periods ?? 0, value(names[0] ?? ""), exportAfter.nr_periods ?? 0);
     between(
@@ -340,40 +403,88 @@ test.serial("container.pids.count and limit agree with pids.current and pids.max
 });
 
 test.serial(
-  "an OOM kill under memory.max is counted once as ctrwatch.container.oom_kills, and workspace.stop is in error",
+  "an OOM kill under memory.max is counted as memory.events' oom_kill in ctrwatch.container.oom_kills, and workspace.stop is in error",
   async (t) => {
     const { kubelet, collector } = t.context;
     const pod = await kubelet.runPod({ workspace: { instanceId: "oom" } });
-    // A subshell doubles a string until the OOM killer takes it; the container's init process lives on.
+    // Two subshells say they are there, then wait for /oom-go: one then doubles a string until the OOM killer takes
+    // it, the other sleeps. The container's init sleeps on.
     const id = await kubelet.runContainer(pod, {
       memoryLimitBytes: OOM_MEMORY_LIMIT,
-      command: ["/bin/sh", "-c", "(x=a; while :; do x=$x$x; done); exec sleep infinity"],
+      command: [
+        "/bin/sh",
+        "-c",
+        "go() { until [ -e /oom-go ]; do sleep 0.2; done; }; " +
+          "(: >/oom-hog; go; x=a; while :; do x=$x$x; done) & (: >/oom-sleeper; go; exec sleep infinity) & exec sleep infinity",
+      ],
     });
     const folder = cgroupFolder(`${pod.cgroupParent}/${id}`);
     t.is(single(folder, "memory.max"), OOM_MEMORY_LIMIT);
+    // One OOM that kills several processes, so that memory.events' oom (1) and oom_kill (2 or more) differ and a
+    // figure read from the wrong one fails: with memory.oom.group the OOM killer takes every process of the cgroup
+    // but those whose oom_score_adj is -1000 — here the container's init, set so from outside once both subshells
+    // exist (they keep the value they were forked with).
+    const pid = await eventually(
+      t,
+      "the OOM container's pid",
+      async () => {
+        const reply = await get(api(t), `/v1/containers/${id}/pid`);
+        return reply.status === 200 ? (reply.json as { pid: number }).pid : undefined;
+      },
+      SLOW_MS,
+    );
+    const root = `/proc/${pid}/root`;
+    await eventually(
+      t,
+      "both subshells",
+      () => (existsSync(`${root}/oom-hog`) && existsSync(`${root}/oom-sleeper`) ? true : undefined),
+      SLOW_MS,
+    );
+    writeFileSync(`/proc/${pid}/oom_score_adj`, "-1000");
+    writeFileSync(`${folder}/memory.oom.group`, "1");
+    writeFileSync(`${root}/oom-go`, "");
     await eventually(
       t,
       "an oom_kill in memory.events",
       () => ((keyed(folder, "memory.events").oom_kill ?? 0) >= 1 ? true : undefined),
       SLOW_MS,
     );
-    t.is(keyed(folder, "memory.events").oom_kill, 1);
+    // The group's kills are counted one by one: read once the counts held still for a second.
+    const events = await eventually(
+      t,
+      "memory.events holding still",
+      async () => {
+        const first = keyed(folder, "memory.events");
+        await sleep(1_000);
+        const then = keyed(folder, "memory.events");
+        return first.oom === then.oom && first.oom_kill === then.oom_kill ? then : undefined;
+      },
+      SLOW_MS,
+    );
+    t.true(
+      (events.oom ?? 0) >= 1 && (events.oom_kill ?? 0) >= 2 && events.oom_kill !== events.oom,
+      `memory.events: oom ${events.oom}, oom_kill ${events.oom_kill} (they must differ for this test to tell them apart)`,
+    );
+    t.log(`memory.events after the kill: oom ${events.oom}, oom_kill ${events.oom_kill}`);
+    const kills = events.oom_kill ?? 0;
     const reply = await usage(t, "oom");
-    t.is(reply.oomKills, 1, "the usage API's oomKills is memory.events' oom_kill");
-    // containerd also publishes /tasks/oom: ctrwatch counts the kill once, not once per source, in every export.
+    t.is(reply.oomKills, kills, "the usage API's oomKills is memory.events' oom_kill");
+    // containerd also publishes /tasks/oom: ctrwatch counts the kills as memory.events does, not once more for the
+    // event, in every export.
     await eventually(
       t,
       "the OOM in the index",
       async () => {
         const exported = await exportedAfter(t, nowNanosPlusSecond(), "oom", ["ctrwatch.container.oom_kills"]);
-        return exported.get("ctrwatch.container.oom_kills")?.[0]?.value === 1 ? true : undefined;
+        return exported.get("ctrwatch.container.oom_kills")?.[0]?.value === kills ? true : undefined;
       },
       SLOW_MS,
     );
     for (let i = 0; i < 2; i++) {
       const exported = await exportedAfter(t, nowNanosPlusSecond(), "oom", ["ctrwatch.container.oom_kills"]);
-      t.is(exported.get("ctrwatch.container.oom_kills")?.[0]?.value, 1, `export ${i + 1} after the kill`);
+      t.is(exported.get("ctrwatch.container.oom_kills")?.[0]?.value, kills, `export ${i + 1} after the kill`);
     }
+    t.is(keyed(folder, "memory.events").oom_kill, kills, "no kill since");
     // workspace.stop is emitted once the container is gone (its /containers/delete is one of the span's events).
     await kubelet.stopContainer(id, 0);
     await kubelet.removePod(pod);
@@ -440,7 +551,10 @@ test.serial("GET /v1/workspaces/{id}/usage says cgroup v2 and answers 404 for an
   t.is((await get(api(t), "/v1/workspaces/nobody/usage")).status, 404);
 });
 
-test.serial(`ctrwatch's health check held its deadline (${HEALTH_TIMEOUT_MS} ms) under emulation`, (t) => {
-  const lost = t.context.ctrwatch.lines(/lost containerd/);
-  t.deepEqual(lost, [], "a health check deadline that trips makes ctrwatch resync: see docs/cgroup-v2.md");
-});
+test.serial(
+  `ctrwatch never lost containerd (health check deadline ${GUEST_HEALTH_TIMEOUT}, as a slow node needs)`,
+  (t) => {
+    const lost = t.context.ctrwatch.lines(/lost containerd/);
+    t.deepEqual(lost, [], "a broken stream or a tripped health check makes ctrwatch resync: see docs/cgroup-v2.md");
+  },
+);

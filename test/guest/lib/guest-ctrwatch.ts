@@ -11,6 +11,13 @@ import { fileURLToPath } from "node:url";
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 
+/**
+ * The health check's deadline in the guest (`--containerd-health-timeout`; the default is 2 s): the guest is emulated,
+ * ~18x slower than native, and no guest assertion may depend on speed, so the guest runs ctrwatch as a slow node
+ * should be run (docs/cgroup-v2.md, "A slow node").
+ */
+export const GUEST_HEALTH_TIMEOUT = "30s";
+
 export class GuestCtrwatch {
   stderr = "";
   readonly apiSocket: string;

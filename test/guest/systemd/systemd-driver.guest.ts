@@ -10,7 +10,7 @@ import { type ContainerdContext, eventually, withContainerd } from "../../harnes
 import { get } from "../../harness/http.js";
 import type { Pod } from "../../harness/kubelet.js";
 import { cgroupFolder, isCgroupV2Only, keyed, single, unifiedCgroupOf } from "../lib/cgroup.js";
-import { GuestCtrwatch } from "../lib/guest-ctrwatch.js";
+import { GUEST_HEALTH_TIMEOUT, GuestCtrwatch } from "../lib/guest-ctrwatch.js";
 
 interface Context extends ContainerdContext {
   ctrwatch: GuestCtrwatch;
@@ -47,6 +47,8 @@ test.serial.before(async (t) => {
     containerd.socket,
     "--containerd-root",
     containerd.root,
+    "--containerd-health-timeout",
+    GUEST_HEALTH_TIMEOUT,
   ]);
   await t.context.ctrwatch.waitForLog(/synced with containerd/, SLOW_MS);
 });
