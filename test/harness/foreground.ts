@@ -4,10 +4,12 @@
  * Used by the Ctrl-C tests of `npm run bench` and `npm run soak`, with the scans of what such a command may leave.
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
 import { repoRoot } from "./ctrwatch.js";
+import { cgroupHierarchies } from "./kubelet.js";
 
 const run = promisify(execFile);
 
@@ -103,4 +105,22 @@ export async function podCgroupsOf(socket: string): Promise<string[]> {
     if (cgroupsPath?.startsWith("/")) parents.add(path.dirname(cgroupsPath)); // a systemd-form path has no folder here
   }
   return [...parents];
+}
+
+/** Which of these pod-level cgroup paths (from podCgroupsOf) still have a folder, in any hierarchy. */
+export async function podCgroupFoldersLeft(cgroups: readonly string[]): Promise<string[]> {
+  const hierarchies = await cgroupHierarchies();
+  return cgroups
+    .flatMap((cgroup) => hierarchies.map((h) => path.join(h, cgroup)))
+    .filter((folder) => existsSync(folder));
+}
+
+/**
+ * What is left in a job's own TMPDIR besides the shared caches that stay by design (tsx's and Node's compile caches,
+ * the busybox image tarball): a temp folder left behind.
+ */
+export async function tempFoldersLeft(tmp: string): Promise<string[]> {
+  return (await readdir(tmp)).filter(
+    (name) => !/^tsx-\d+$|^node-compile-cache$|^ctrwatch-busybox-[0-9a-f]+\.tar$/.test(name),
+  );
 }

@@ -4,14 +4,18 @@
  * which are the benchmarks' business (`npm run bench`), not a test's. And `npm run bench` stopped by Ctrl-C mid-run
  * leaves nothing behind.
  */
-import { existsSync } from "node:fs";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import anyTest, { type TestFn } from "ava";
 import { runBenchmarks } from "../../bench/run.js";
-import { ForegroundJob, podCgroupsOf, processesOf } from "../harness/foreground.js";
-import { cgroupHierarchies } from "../harness/kubelet.js";
+import {
+  ForegroundJob,
+  podCgroupFoldersLeft,
+  podCgroupsOf,
+  processesOf,
+  tempFoldersLeft,
+} from "../harness/foreground.js";
 import { mountsUnder } from "../harness/mounts.js";
 import { integrationTest } from "../harness/prerequisites.js";
 
@@ -130,13 +134,6 @@ test.serial("npm run bench stopped by Ctrl-C mid-run cleans up everything, a sec
   t.not(code, 0, `the run reports it was stopped (npm ended with ${code ?? signal})`);
   t.deepEqual(await processesOf(tmp, group), [], "no containerd, shim, daemon or bench process is left");
   t.deepEqual(await mountsUnder(tmp), [], "no mount is left under its folders");
-  const hierarchies = await cgroupHierarchies();
-  const leftCgroups = cgroups.flatMap((cgroup) => hierarchies.map((h) => path.join(h, cgroup))).filter(existsSync);
-  t.deepEqual(leftCgroups, [], "no pod cgroup folder it made is left");
-  // What stays is shared caches by design (tsx's and Node 24's compile caches, the busybox image tarball), never a
-  // temp folder.
-  const left = (await readdir(tmp)).filter(
-    (name) => !/^tsx-\d+$|^node-compile-cache$|^ctrwatch-busybox-[0-9a-f]+\.tar$/.test(name),
-  );
-  t.deepEqual(left, [], "its temp folders are gone");
+  t.deepEqual(await podCgroupFoldersLeft(cgroups), [], "no pod cgroup folder it made is left");
+  t.deepEqual(await tempFoldersLeft(tmp), [], "its temp folders are gone (shared caches aside)");
 });

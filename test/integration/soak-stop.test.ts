@@ -11,8 +11,13 @@ import os from "node:os";
 import path from "node:path";
 import anyTest, { type TestFn } from "ava";
 import { eventually } from "../harness/ava.js";
-import { ForegroundJob, podCgroupsOf, processesOf } from "../harness/foreground.js";
-import { cgroupHierarchies } from "../harness/kubelet.js";
+import {
+  ForegroundJob,
+  podCgroupFoldersLeft,
+  podCgroupsOf,
+  processesOf,
+  tempFoldersLeft,
+} from "../harness/foreground.js";
 import { mountsUnder } from "../harness/mounts.js";
 import { integrationTest } from "../harness/prerequisites.js";
 
@@ -57,12 +62,6 @@ test("npm run soak stopped by Ctrl-C during its fault tests cleans up everything
   t.not(code, 0, `the run reports it was stopped (npm ended with ${code ?? signal})`);
   t.deepEqual(await processesOf(tmp, soak.group), [], "no containerd, shim, ava worker or soak process is left");
   t.deepEqual(await mountsUnder(tmp), [], "no mount is left under its temp folder");
-  const hierarchies = await cgroupHierarchies();
-  const leftCgroups = cgroups.flatMap((cgroup) => hierarchies.map((h) => path.join(h, cgroup))).filter(existsSync);
-  t.deepEqual(leftCgroups, [], "no pod cgroup folder its containerds made is left");
-  // What may stay is shared caches (tsx's and Node's compile caches, the busybox image tarball), never a temp folder.
-  const left = (await readdir(tmp)).filter(
-    (name) => !/^tsx-\d+$|^node-compile-cache$|^ctrwatch-busybox-[0-9a-f]+\.tar$/.test(name),
-  );
-  t.deepEqual(left, [], "its temp folders are gone");
+  t.deepEqual(await podCgroupFoldersLeft(cgroups), [], "no pod cgroup folder its containerds made is left");
+  t.deepEqual(await tempFoldersLeft(tmp), [], "its temp folders are gone (shared caches aside)");
 });
